@@ -1,0 +1,79 @@
+"""Saving and loading training checkpoints, atomically and safely."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import UsageError
+from .model import CharLSTM, ModelConfig
+from .vocab import Vocabulary
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "model_config", "model_state", "vocab")
+
+
+class CheckpointError(UsageError):
+    """A checkpoint that is missing, unreadable or does not fit."""
+
+
+def save_checkpoint(path, payload: dict) -> Path:
+    """Write ``payload`` to ``path`` so that a reader never sees half a file.
+
+    The bytes go to a temporary file in the same directory, are flushed to
+    disk, and then renamed over ``path`` in one step.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format_version": FORMAT_VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (train one with: python -m lstm_lib train)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is corrupt or not a checkpoint ({reason[:120]})"
+        ) from None
+    if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
+        raise CheckpointError(f"{path} is not an lstm_lib checkpoint (missing model, config or vocabulary)")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {payload['format_version']}, this lstm_lib reads "
+            f"format {FORMAT_VERSION}; retrain or use the matching lstm_lib version"
+        )
+    return payload
+
+
+def model_from_checkpoint(payload: dict, device="cpu"):
+    """Rebuild ``(model, vocab)`` from a loaded checkpoint, in eval mode."""
+    vocab = Vocabulary(payload["vocab"])
+    config = ModelConfig.from_dict(payload["model_config"])
+    if config.vocab_size != len(vocab):
+        raise CheckpointError(
+            f"checkpoint is inconsistent: model expects {config.vocab_size} characters, "
+            f"vocabulary has {len(vocab)}"
+        )
+    model = CharLSTM(config)
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint weights do not fit the saved model config: {first}") from None
+    return model.to(device).eval(), vocab

@@ -1,0 +1,27 @@
+"""Small, fast training setups shared by the tests."""
+
+import torch
+
+from lstm_lib import CharLSTM, ModelConfig, TrainConfig, Trainer, Vocabulary, split_ids
+
+TEXT = (
+    "It is a truth universally acknowledged, that a single man in possession "
+    "of a good fortune, must be in want of a wife.\n"
+) * 12
+
+
+def tiny_trainer(checkpoint_dir=None, epochs=2, dropout=0.0, num_layers=1, seed=0, **train_options):
+    """A 16-unit model on a short repeated text: a dozen steps per epoch."""
+    vocab = Vocabulary.from_text(TEXT)
+    config = TrainConfig(epochs=epochs, batch_size=4, seq_len=20, lr=1e-2, seed=seed, **train_options)
+    torch.manual_seed(seed)
+    model = CharLSTM(
+        ModelConfig(len(vocab), embedding_size=8, hidden_size=16, num_layers=num_layers, dropout=dropout)
+    )
+    train_ids, val_ids = split_ids(vocab.encode(TEXT), config.val_fraction)
+    return Trainer(model, vocab, train_ids, val_ids, config, checkpoint_dir)
+
+
+def data_ids():
+    vocab = Vocabulary.from_text(TEXT)
+    return split_ids(vocab.encode(TEXT), 0.1)

@@ -1,0 +1,130 @@
+"""Truncated BPTT training: learning, perplexity, checkpoints and exact resume."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lstm_lib import Trainer, evaluate, get_batch, load_checkpoint, model_from_checkpoint, window_starts
+from lstm_lib.train import TrainingDiverged
+
+from .helpers import data_ids, tiny_trainer
+
+
+def test_training_lowers_validation_loss_and_records_history():
+    trainer = tiny_trainer(epochs=3)
+    before = evaluate(trainer.model, trainer.val_data, 20)
+    history = trainer.fit(progress=False)
+    assert len(history["epochs"]) == 3
+    assert len(history["steps"]) == 3 * trainer.steps_per_epoch
+    assert history["epochs"][-1]["val_loss"] < before - 0.5
+    step = history["steps"][0]
+    assert set(step) == {"step", "epoch", "loss", "grad_norm", "clipped", "tokens_per_s"}
+    assert step["grad_norm"] > 0 and step["tokens_per_s"] > 0
+    record = history["epochs"][-1]
+    assert math.isclose(record["val_ppl"], math.exp(record["val_loss"]))
+
+
+def test_evaluate_is_token_normalized():
+    trainer = tiny_trainer()
+    source, seq_len = trainer.val_data, 7  # windows of unequal length
+    model = trainer.model.eval()
+    total, count, state = 0.0, 0, None
+    per_window = []
+    for i in window_starts(source, seq_len):
+        inputs, targets = get_batch(source, i, seq_len)
+        logits, state = model(inputs, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
+        total, count = total + loss.item(), count + targets.numel()
+        per_window.append(loss.item() / targets.numel())
+    assert len({len(get_batch(source, i, seq_len)[0]) for i in window_starts(source, seq_len)}) > 1
+    assert evaluate(model, source, seq_len) == pytest.approx(total / count, rel=1e-6)
+    assert evaluate(model, source, seq_len) != pytest.approx(sum(per_window) / len(per_window), rel=1e-6)
+
+
+def test_gradient_norm_is_logged_before_clipping():
+    trainer = tiny_trainer(epochs=1, clip=1e-3)
+    history = trainer.fit(progress=False)
+    assert all(s["clipped"] for s in history["steps"])
+    assert all(s["grad_norm"] > 1e-3 for s in history["steps"])
+
+
+def test_checkpoints_hold_everything_and_load_weights_only(tmp_path):
+    trainer = tiny_trainer(tmp_path, epochs=2)
+    trainer.fit(progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+    payload = torch.load(tmp_path / "last.pt", weights_only=True)
+    for key in ("model_state", "optimizer_state", "vocab", "model_config", "train_config", "rng", "position"):
+        assert key in payload
+    best = load_checkpoint(tmp_path / "best.pt")
+    best_epoch = min(trainer.history["epochs"], key=lambda r: r["val_loss"])
+    assert best["position"]["epoch"] == best_epoch["epoch"]
+    model, vocab = model_from_checkpoint(best)
+    assert evaluate(model, trainer.val_data, 20) == pytest.approx(best_epoch["val_loss"], rel=1e-6)
+
+
+def _losses(history):
+    return [s["loss"] for s in history["steps"]]
+
+
+@pytest.mark.parametrize("stop_after", [5, 12, 17])
+def test_resume_continues_exactly_as_if_never_stopped(tmp_path, stop_after):
+    straight = tiny_trainer(tmp_path / "a", epochs=2, dropout=0.3, num_layers=2)
+    straight.fit(progress=False)
+
+    first = tiny_trainer(tmp_path / "b", epochs=2, dropout=0.3, num_layers=2)
+    first.fit(progress=False, max_steps=stop_after)
+    assert len(first.history["steps"]) == stop_after
+    torch.manual_seed(1234)  # whatever happens in between must not matter
+    train_ids, val_ids = data_ids()
+    resumed = Trainer.resume(tmp_path / "b" / "last.pt", train_ids, val_ids)
+    resumed.fit(progress=False)
+
+    assert _losses(resumed.history) == _losses(straight.history)
+    assert [e["val_loss"] for e in resumed.history["epochs"]] == [
+        e["val_loss"] for e in straight.history["epochs"]
+    ]
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+    straight = tiny_trainer(tmp_path / "a", epochs=2)
+    straight.fit(progress=False)
+
+    trainer = tiny_trainer(tmp_path / "b", epochs=2)
+    real_step = trainer.train_step
+    calls = {"n": 0}
+
+    def interrupted_step(*args):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer, "train_step", interrupted_step)
+    trainer.fit(progress=False)
+    assert trainer.interrupted
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["position"]["step"] == 8
+    resumed = Trainer.resume(tmp_path / "b" / "last.pt", *data_ids())
+    resumed.fit(progress=False)
+    assert _losses(resumed.history) == _losses(straight.history)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = tiny_trainer(tmp_path, epochs=3)
+    trainer.fit(progress=False, max_steps=trainer.steps_per_epoch + 2)  # saves last.pt
+    good = (tmp_path / "last.pt").read_bytes()
+    with torch.no_grad():
+        trainer.model.head.bias.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="loss became nan.*last good checkpoint is kept"):
+        trainer.fit(progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"], "no temp files left"
+
+
+def test_time_limit_stops_after_the_epoch_that_passes_it():
+    trainer = tiny_trainer(epochs=5, time_limit=1e-9)
+    history = trainer.fit(progress=False)
+    assert len(history["epochs"]) == 1
