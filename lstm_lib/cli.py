@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--sample-length", type=int, default=300)
+    train.add_argument("--prompt", default="Elizabeth", help="how the closing sample starts")
 
     gen = commands.add_parser("generate", help="generate text from a checkpoint")
     gen.add_argument("--checkpoint", required=True)
@@ -173,8 +174,9 @@ def run_train(args) -> int:
         f"({bits_per_character(best['best_val_loss']):.3f} bits/char) after epoch {best['position']['epoch']}"
     )
     print(f"checkpoints: {best_path} (best) and {trainer.checkpoint_dir / 'last.pt'} (last)")
+    prompt = args.prompt if all(c in vocab for c in args.prompt) else vocab.decode(val_ids[:1])
     print("\nsample (temperature 0.8):\n")
-    print(generate(model, vocab, "Elizabeth", args.sample_length, temperature=0.8, seed=0))
+    print(generate(model, vocab, prompt, args.sample_length, temperature=0.8, seed=0))
     return 0
 
 

@@ -11,7 +11,7 @@ from .layer import detach_state
 
 def perplexity(nll: float) -> float:
     """``exp`` of the mean negative log-likelihood per character (in nats)."""
-    return math.exp(nll)
+    return math.exp(nll) if nll < 700 else math.inf  # exp overflows a float past ~709
 
 
 def bits_per_character(nll: float) -> float:

@@ -58,6 +58,8 @@ def generate(
     out = []
     for _ in range(length):
         probs = next_char_distribution(logits[-1, 0], temperature, top_k)
+        if not torch.isfinite(probs).all():
+            raise UsageError("the model's predictions are not finite numbers; its weights are broken")
         next_id = torch.multinomial(probs, 1, generator=generator)
         out.append(next_id.item())
         logits, state = model(next_id.view(1, 1), state)

@@ -115,23 +115,30 @@ class Trainer:
         """
         logits, state = self.model(inputs, state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                f"{self._last_good_hint()}try a smaller --lr or --clip"
-            )
+        self._stop_if_diverged("loss", loss.item())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = self.config.clip if self.config.clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        self._stop_if_diverged("gradient norm", grad_norm.item())
         self.optimizer.step()
         return loss.item(), grad_norm.item(), detach_state(state)
 
-    def _last_good_hint(self) -> str:
+    def _stop_if_diverged(self, what: str, value: float) -> None:
+        """Raise :class:`TrainingDiverged` when ``value`` is NaN or infinite.
+
+        Nothing is saved then, so ``last.pt`` stays the last good checkpoint.
+        """
+        if math.isfinite(value):
+            return
+        kept = ""
         last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
         if last is not None and last.exists():
-            return f"the last good checkpoint is kept at {last}; "
-        return ""
+            kept = f"the last good checkpoint is kept at {last}; "
+        raise TrainingDiverged(
+            f"{what} became {value} at epoch {self.epoch + 1}, step {self.step + 1}; "
+            f"{kept}try a smaller --lr or --clip"
+        )
 
     # -- the loop -------------------------------------------------------------------
     def fit(self, progress=True, max_steps=None, on_epoch_end=None):
@@ -184,7 +191,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(
                         loss=f"{loss:.3f}",
-                        ppl=f"{math.exp(loss):.2f}",
+                        ppl=f"{perplexity(loss):.2f}",
                         grad=f"{grad_norm:.2f}",
                         tok_s=f"{record['tokens_per_s']:,.0f}",
                     )
@@ -206,6 +213,7 @@ class Trainer:
         epoch_steps = [s for s in self.history["steps"] if s["epoch"] == self.epoch + 1]
         train_loss = sum(s["loss"] for s in epoch_steps) / max(len(epoch_steps), 1)
         val_loss = evaluate(self.model, self.val_data, self.config.seq_len)
+        self._stop_if_diverged("validation loss", val_loss)
         self.epoch += 1
         self.batch = 0
         self.carried_state = None

@@ -1,0 +1,122 @@
+"""The fast backends agree with plain autograd, and fail clearly when they cannot run.
+
+Parity with ``nn.LSTM`` and float64 gradcheck for every backend live in
+``test_parity.py``; these tests cover what is special to each backend.
+"""
+
+import pytest
+import torch
+import torch._inductor.exc
+
+from lstm_lib import CharLSTM, ModelConfig, UsageError, compiled
+from lstm_lib.backends import BACKENDS, get_backend, run_autograd
+from lstm_lib.manual_backward import LSTMSequence, backward_sequence, forward_sequence, run_manual
+
+
+def random_inputs(seq_len=6, batch=3, hidden=5, dtype=torch.float64, seed=0):
+    """``(XW, H0, C0, W_h)`` for a small recurrence."""
+    generator = torch.Generator().manual_seed(seed)
+    XW = torch.randn(seq_len, batch, 4 * hidden, generator=generator, dtype=dtype)
+    H0, C0 = (torch.randn(batch, hidden, generator=generator, dtype=dtype) for _ in range(2))
+    W_h = torch.randn(hidden, 4 * hidden, generator=generator, dtype=dtype) / hidden**0.5
+    return XW, H0, C0, W_h
+
+
+def forward_and_grads(backend, inputs, requires_grad=(True, True, True, True)):
+    leaves = [t.clone().requires_grad_(r) for t, r in zip(inputs, requires_grad, strict=True)]
+    outputs, H, C = backend(*leaves)
+    upstream = torch.linspace(-1, 1, outputs.numel(), dtype=outputs.dtype).view_as(outputs)
+    loss = (outputs * upstream).sum() + (H**2).sum() + (C**3).sum()
+    loss.backward()
+    return (outputs, H, C), [leaf.grad for leaf in leaves]
+
+
+@pytest.mark.parametrize(
+    "requires_grad",
+    [
+        (True, True, True, True),
+        (True, False, False, True),  # training: the carried state is detached
+        (False, True, True, False),
+        (False, False, False, True),
+    ],
+)
+def test_manual_matches_autograd_for_every_subset_of_inputs(requires_grad):
+    inputs = random_inputs()
+    ref_out, ref_grads = forward_and_grads(run_autograd, inputs, requires_grad)
+    out, grads = forward_and_grads(run_manual, inputs, requires_grad)
+    for a, b in zip(out, ref_out, strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
+    for g, ref_g, needed in zip(grads, ref_grads, requires_grad, strict=True):
+        if needed:
+            assert torch.allclose(g, ref_g, atol=1e-10)
+        else:
+            assert g is None
+
+
+def test_manual_gradcheck_of_the_function_itself():
+    XW, H0, C0, W_h = (t.requires_grad_() for t in random_inputs(seq_len=4, batch=2, hidden=3))
+    assert torch.autograd.gradcheck(LSTMSequence.apply, (XW, H0, C0, W_h))
+
+
+def test_manual_without_grad_builds_no_graph_and_keeps_no_activations():
+    inputs = random_inputs(dtype=torch.float32)
+    XW, H0, C0, W_h = (t.clone().requires_grad_() for t in inputs)
+    with torch.no_grad():
+        outputs, H, C = run_manual(XW, H0, C0, W_h)
+    ref_outputs, ref_H, ref_C = run_autograd(*inputs)
+    assert not outputs.requires_grad and outputs.grad_fn is None
+    assert torch.allclose(outputs, ref_outputs, atol=1e-6) and torch.allclose(C, ref_C, atol=1e-6)
+    _, _, gates, tanh_C = forward_sequence(*inputs, keep_activations=False)
+    assert gates.shape[0] == 1 and tanh_C.shape[0] == 1, "inference keeps one step of scratch"
+
+
+def test_backward_sequence_returns_gate_gradients_of_every_step():
+    XW, H0, C0, W_h = random_inputs(seq_len=5)
+    _, C_all, gates, tanh_C = forward_sequence(XW, H0, C0, W_h)
+    d_outputs = torch.randn(5, 3, 5, dtype=torch.float64)
+    zeros = torch.zeros_like(H0)
+    dA, dH0, dC0 = backward_sequence(d_outputs, zeros, zeros, W_h, C_all, gates, tanh_C)
+    XW_leaf = XW.clone().requires_grad_()
+    outputs, _, _ = run_autograd(XW_leaf, H0, C0, W_h)
+    (outputs * d_outputs).sum().backward()
+    assert dA.shape == XW.shape and torch.allclose(dA, XW_leaf.grad, atol=1e-12)
+
+
+def test_manual_accepts_non_contiguous_inputs():
+    XW, H0, C0, W_h = random_inputs()
+    W_h_t = W_h.t().contiguous().t()  # same values, transposed strides
+    XW_strided = XW.transpose(0, 1).contiguous().transpose(0, 1)
+    out, _ = forward_and_grads(run_manual, (XW_strided, H0, C0, W_h_t))
+    ref, _ = forward_and_grads(run_autograd, (XW, H0, C0, W_h))
+    assert torch.allclose(out[0], ref[0], atol=1e-12)
+
+
+def test_switching_backend_keeps_the_loss():
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=9, embedding_size=4, hidden_size=6, num_layers=2))
+    tokens = torch.randint(0, 9, (7, 3))
+    losses = {}
+    for name in ("autograd", "manual"):
+        model.set_backend(name)
+        model.zero_grad()
+        logits, _ = model(tokens)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 9), tokens.reshape(-1))
+        loss.backward()
+        losses[name] = (loss.item(), model.lstm.layers[0].cell.W_h.grad.clone())
+    assert losses["autograd"][0] == pytest.approx(losses["manual"][0], abs=1e-6)
+    assert torch.allclose(losses["autograd"][1], losses["manual"][1], atol=1e-6)
+
+
+def test_every_backend_is_registered_and_unknown_names_are_refused():
+    assert {"autograd", "manual", "compiled"} <= set(BACKENDS)
+    with pytest.raises(UsageError, match="choose one of: autograd, compiled, manual"):
+        get_backend("cudnn")
+
+
+def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeypatch):
+    def broken_step(*args):
+        raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
+
+    monkeypatch.setattr(compiled, "_compiled_step", broken_step)
+    with pytest.raises(UsageError, match="--backend manual"):
+        compiled.run_compiled(*random_inputs(dtype=torch.float32))
