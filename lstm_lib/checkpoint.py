@@ -32,6 +32,7 @@ def save_checkpoint(path, payload: dict) -> Path:
             torch.save({"format_version": FORMAT_VERSION, **payload}, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates files only the owner can read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
