@@ -13,7 +13,7 @@ from .errors import UsageError
 from .evaluation import bits_per_character, evaluate, perplexity
 from .generate import generate
 from .model import CharLSTM, ModelConfig
-from .train import TrainConfig, Trainer
+from .train import LR_SCHEDULES, TrainConfig, Trainer
 from .vocab import Vocabulary
 
 EXPORTED_KEYS = (
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
     train.add_argument("--seq-len", type=positive_int, default=TrainConfig.seq_len, help="BPTT window")
     train.add_argument("--lr", type=float, default=TrainConfig.lr)
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=TrainConfig.lr_schedule)
     train.add_argument("--clip", type=float, default=TrainConfig.clip, help="max gradient norm; 0: off")
     train.add_argument("--seed", type=int, default=TrainConfig.seed)
     train.add_argument("--val-fraction", type=float, default=TrainConfig.val_fraction)
@@ -133,6 +134,7 @@ def run_train(args) -> int:
             batch_size=args.batch_size,
             seq_len=args.seq_len,
             lr=args.lr,
+            lr_schedule=args.lr_schedule,
             clip=args.clip,
             seed=args.seed,
             val_fraction=args.val_fraction,

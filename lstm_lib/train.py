@@ -24,6 +24,9 @@ from .evaluation import bits_per_character, evaluate, perplexity
 from .layer import detach_state
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 class TrainingDiverged(UsageError):
     """The loss became NaN or infinite."""
 
@@ -36,6 +39,7 @@ class TrainConfig:
     batch_size: int = 64
     seq_len: int = 100
     lr: float = 2e-3
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over all epochs
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     seed: int = 0
     val_fraction: float = 0.1
@@ -51,6 +55,10 @@ class TrainConfig:
                 )
         if not self.lr > 0:
             raise UsageError(f"learning rate must be positive, got {self.lr!r} (--lr)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UsageError(
+                f"unknown learning-rate schedule {self.lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}"
+            )
         if not self.clip >= 0:
             raise UsageError(f"clip must be >= 0 (0 turns clipping off), got {self.clip!r} (--clip)")
         if not self.time_limit >= 0:
@@ -116,6 +124,8 @@ class Trainer:
         logits, state = self.model(inputs, state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         self._stop_if_diverged("loss", loss.item())
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = self.config.clip if self.config.clip > 0 else math.inf
@@ -123,6 +133,16 @@ class Trainer:
         self._stop_if_diverged("gradient norm", grad_norm.item())
         self.optimizer.step()
         return loss.item(), grad_norm.item(), detach_state(state)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based).
+
+        A function of the step alone, so a resumed run follows the same schedule.
+        """
+        if self.config.lr_schedule == "cosine":
+            total = self.config.epochs * self.steps_per_epoch
+            return self.config.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        return self.config.lr
 
     def _stop_if_diverged(self, what: str, value: float) -> None:
         """Raise :class:`TrainingDiverged` when ``value`` is NaN or infinite.

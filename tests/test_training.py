@@ -68,12 +68,13 @@ def _losses(history):
     return [s["loss"] for s in history["steps"]]
 
 
-@pytest.mark.parametrize("stop_after", [5, 12, 17])
-def test_resume_continues_exactly_as_if_never_stopped(tmp_path, stop_after):
-    straight = tiny_trainer(tmp_path / "a", epochs=2, dropout=0.3, num_layers=2)
+@pytest.mark.parametrize(("stop_after", "schedule"), [(5, "constant"), (12, "cosine"), (17, "constant")])
+def test_resume_continues_exactly_as_if_never_stopped(tmp_path, stop_after, schedule):
+    options = {"epochs": 2, "dropout": 0.3, "num_layers": 2, "lr_schedule": schedule}
+    straight = tiny_trainer(tmp_path / "a", **options)
     straight.fit(progress=False)
 
-    first = tiny_trainer(tmp_path / "b", epochs=2, dropout=0.3, num_layers=2)
+    first = tiny_trainer(tmp_path / "b", **options)
     first.fit(progress=False, max_steps=stop_after)
     assert len(first.history["steps"]) == stop_after
     torch.manual_seed(1234)  # whatever happens in between must not matter
@@ -122,6 +123,15 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         trainer.fit(progress=False)
     assert (tmp_path / "last.pt").read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"], "no temp files left"
+
+
+def test_cosine_schedule_decays_from_lr_to_zero():
+    trainer = tiny_trainer(epochs=2, lr_schedule="cosine")
+    total = 2 * trainer.steps_per_epoch
+    rates = [trainer.learning_rate(step) for step in range(total + 1)]
+    assert rates[0] == trainer.config.lr and rates[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert tiny_trainer(epochs=2).learning_rate(total) == trainer.config.lr
 
 
 def test_time_limit_stops_after_the_epoch_that_passes_it():
