@@ -23,7 +23,6 @@ from .errors import UsageError
 from .evaluation import bits_per_character, evaluate, perplexity
 from .layer import detach_state
 
-
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -57,7 +56,8 @@ class TrainConfig:
             raise UsageError(f"learning rate must be positive, got {self.lr!r} (--lr)")
         if self.lr_schedule not in LR_SCHEDULES:
             raise UsageError(
-                f"unknown learning-rate schedule {self.lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}"
+                f"unknown learning-rate schedule {self.lr_schedule!r}; "
+                f"choose one of: {', '.join(LR_SCHEDULES)}"
             )
         if not self.clip >= 0:
             raise UsageError(f"clip must be >= 0 (0 turns clipping off), got {self.clip!r} (--clip)")
