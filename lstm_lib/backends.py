@@ -9,9 +9,12 @@ numbers; they differ only in how the backward pass is produced:
   backward is written by hand (:mod:`lstm_lib.manual_backward`): per-step
   buffers preallocated, the gate math in few in-place operations, and dW_h as
   one product over all ``seq_len * batch`` rows.
-- ``"compiled"``: the Python loop over a ``torch.compile``-d step
-  (:mod:`lstm_lib.compiled`), compiled on first use; autograd differentiates
-  the compiled graph, so the gate arithmetic runs as fused kernels both ways.
+- ``"compiled"``: the hand-written backward again, with each step's
+  elementwise work (forward and backward) done by a kernel that
+  ``torch.compile`` generates on first use (:mod:`lstm_lib.compiled`).
+
+``"manual"`` and ``"compiled"`` do their per-step matrix products through
+:mod:`lstm_lib.matmul` (oneDNN on CPUs, as ``nn.LSTM`` does).
 """
 
 import torch

@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--backend",
         default="manual",
-        help="how the LSTM is differentiated: manual (hand-written backward, fastest), autograd, compiled",
+        help=(
+            "how the LSTM is differentiated: manual (hand-written backward), compiled (the same "
+            "with compiled step kernels: faster once compiled, needs a C++ compiler), autograd"
+        ),
     )
     train.add_argument("--checkpoint-dir", default="checkpoints")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue training from this checkpoint")

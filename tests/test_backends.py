@@ -114,9 +114,30 @@ def test_every_backend_is_registered_and_unknown_names_are_refused():
 
 
 def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeypatch):
-    def broken_step(*args):
+    def broken_kernel(*args):
         raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
 
-    monkeypatch.setattr(compiled, "_compiled_step", broken_step)
+    monkeypatch.setattr(compiled, "_fused_gates", compiled.FusedGates(broken_kernel, broken_kernel))
+    monkeypatch.setattr(compiled, "_compiled_for", set())
     with pytest.raises(UsageError, match="--backend manual"):
         compiled.run_compiled(*random_inputs(dtype=torch.float32))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_kernels_match_the_eager_step_arithmetic(dtype):
+    inputs = random_inputs(dtype=dtype)
+    ref_out, ref_grads = forward_and_grads(run_manual, inputs)
+    out, grads = forward_and_grads(compiled.run_compiled, inputs)
+    atol = 1e-5 if dtype == torch.float32 else 1e-12
+    for a, b in zip(out + tuple(grads), ref_out + tuple(ref_grads), strict=True):
+        assert torch.allclose(a, b, atol=atol)
+
+
+def test_compiled_kernels_compile_once_per_shape():
+    from torch._dynamo.utils import counters
+
+    forward_and_grads(compiled.run_compiled, random_inputs(seq_len=7, batch=2, hidden=4, dtype=torch.float32))
+    graphs = counters["stats"]["unique_graphs"]
+    # another window length, and every step's buffers at other offsets: no new graph
+    forward_and_grads(compiled.run_compiled, random_inputs(seq_len=9, batch=2, hidden=4, dtype=torch.float32))
+    assert counters["stats"]["unique_graphs"] == graphs

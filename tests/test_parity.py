@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lstm_lib import CharLSTM, LSTMCell, ModelConfig, StackedLSTM
+from lstm_lib import CharLSTM, LSTMCell, ModelConfig, StackedLSTM, matmul
 from lstm_lib.backends import BACKENDS
 from lstm_lib.interop import copy_from_torch_lstm, torch_layout
 
@@ -30,9 +30,9 @@ def run_both(num_layers, backend="autograd", input_size=7, hidden=12, seq_len=9,
     return ref, ours, results[0], results[1]
 
 
-def max_error(num_layers, backend="autograd"):
+def max_error(num_layers, backend="autograd", batch=4):
     """Largest absolute difference over outputs, states and every gradient."""
-    ref, ours, r, o = run_both(num_layers, backend)
+    ref, ours, r, o = run_both(num_layers, backend, batch=batch)
     # a wrong equation can leave an input unused, so its gradient is None
     errors = [(r[k] - (o[k] if o[k] is not None else 0)).abs().max().item() for k in r]
     H = ours.hidden_size
@@ -53,6 +53,13 @@ def max_error(num_layers, backend="autograd"):
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_matches_nn_lstm_outputs_states_and_gradients(num_layers, backend):
     assert max_error(num_layers, backend) < TOL
+
+
+@pytest.mark.parametrize("backend", ["manual", "compiled"])
+def test_matches_nn_lstm_with_the_onednn_products(monkeypatch, backend):
+    # oneDNN normally takes only products big enough to pay; here, every one
+    monkeypatch.setattr(matmul, "MIN_ONEDNN_MACS", 0)
+    assert max_error(2, backend) < TOL
 
 
 def test_named_gate_blocks_are_views_of_the_fused_weights():

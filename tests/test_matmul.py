@@ -1,0 +1,79 @@
+"""The recurrence's products agree with float64 ``torch.mm``, whichever library
+computes them, and oneDNN is used exactly where it is meant to be."""
+
+import pytest
+import torch
+
+from lstm_lib import matmul
+from lstm_lib.matmul import FixedWeightProduct, summed_outer_products
+
+has_onednn = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+onednn = pytest.mark.skipif(not has_onednn, reason="this PyTorch has no oneDNN")
+
+
+def random(*shape, dtype=torch.float32, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@pytest.fixture(params=["onednn where it pays", "onednn always", "torch only"])
+def library(request, monkeypatch):
+    """Run a test with the default threshold, with oneDNN forced for small
+    products (so these small tests exercise it) and with oneDNN off."""
+    if request.param == "onednn always":
+        monkeypatch.setattr(matmul, "MIN_ONEDNN_MACS", 0)
+    if request.param == "torch only":
+        monkeypatch.setattr(matmul, "use_onednn", False)
+    return request.param
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fixed_weight_product_is_rows_times_weight_plus_add(library, batch, dtype):
+    W, rows, add = (
+        random(48, 96, dtype=dtype),
+        random(batch, 48, dtype=dtype, seed=1),
+        random(batch, 96, dtype=dtype, seed=2),
+    )
+    expected = add.double() + rows.double() @ W.double()
+    product = FixedWeightProduct(W, batch)
+    for _ in range(2):  # the reordered weight is reused
+        result = product(rows, add)
+        assert result.shape == (batch, 96) and result.dtype == dtype
+        assert torch.allclose(result.double(), expected, atol=1e-4 if dtype == torch.float32 else 1e-12)
+
+
+def test_fixed_weight_product_accepts_a_transposed_weight(library):
+    # the backward pass multiplies by W_hᵀ, a transposed view
+    W = random(48, 96).t()
+    rows, add = random(16, 96, seed=1), random(16, 48, seed=2)
+    expected = add.double() + rows.double() @ W.double()
+    assert torch.allclose(FixedWeightProduct(W, 16)(rows, add).double(), expected, atol=1e-4)
+
+
+def test_summed_outer_products_is_x_transposed_times_y(library):
+    X, Y = random(300, 24), random(300, 40, seed=1)
+    expected = X.double().t() @ Y.double()
+    result = summed_outer_products(X, Y)
+    assert result.shape == (24, 40)
+    assert torch.allclose(result.double(), expected, atol=1e-4)
+    assert torch.allclose(summed_outer_products(X.double(), Y.double()), expected, atol=1e-12)
+
+
+@onednn
+def test_onednn_is_used_only_where_it_pays():
+    W_h = random(256, 1024)
+    assert FixedWeightProduct(W_h, 64).uses_onednn  # the book's training step
+    assert FixedWeightProduct(W_h.t(), 64).uses_onednn  # and its backward
+    assert not FixedWeightProduct(W_h, 1).uses_onednn  # generation, batch 1
+    assert not FixedWeightProduct(random(32, 128), 64).uses_onednn  # too small to pay
+    assert not FixedWeightProduct(W_h.double(), 64).uses_onednn  # float64 (gradcheck)
+    with matmul.onednn_allowed(False):
+        assert not FixedWeightProduct(W_h, 64).uses_onednn
+
+
+def test_onednn_allowed_restores_the_setting():
+    assert matmul.use_onednn
+    with pytest.raises(ValueError), matmul.onednn_allowed(False):
+        assert not matmul.use_onednn
+        raise ValueError
+    assert matmul.use_onednn
