@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from . import matmul
 from .backends import get_backend
 from .cell import LSTMCell, lstm_step
 
@@ -46,7 +47,10 @@ class LSTMLayer(nn.Module):
         """
         if state is None:
             state = self.init_state(X.shape[1], X.device, X.dtype)
-        XW = self.cell.input_projection(X)  # one large product for all steps
+        if self.backend == "autograd":
+            XW = self.cell.input_projection(X)  # one large product for all steps
+        else:  # the same product, and its gradients, through oneDNN where that pays
+            XW = matmul.linear(X, self.cell.W_x, self.cell.b)
         outputs, H, C = get_backend(self.backend)(XW, state[0], state[1], self.cell.W_h)
         return outputs, (H, C)
 

@@ -103,3 +103,43 @@ def summed_outer_products(X, Y):
         return X.t() @ Y
     linear, _ = ops
     return linear(X.t(), Y.t(), None, "none", [None], "")  # Xᵀ (Yᵀ)ᵀ
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """``X W + b`` with all three products of forward and backward in oneDNN."""
+
+    @staticmethod
+    def forward(ctx, X, W, b):
+        linear, _ = _onednn_ops(W, X.shape[0])
+        ctx.save_for_backward(X, W)
+        return linear(X, W.t().contiguous(), b, "none", [None], "")  # oneDNN wants (out, in)
+
+    @staticmethod
+    def backward(ctx, dY):
+        X, W = ctx.saved_tensors
+        dY = dY.contiguous()
+        need_X, need_W, need_b = ctx.needs_input_grad
+        dX = None
+        if need_X:  # dY Wᵀ: W, (in, out), is already the (out', in') layout oneDNN wants
+            ops = _onednn_ops(W, dY.shape[0])
+            dX = ops[0](dY, W.contiguous(), None, "none", [None], "") if ops else dY @ W.t()
+        dW = summed_outer_products(X, dY) if need_W else None
+        db = dY.sum(0) if need_b else None
+        return dX, dW, db
+
+
+def linear(X, W, b):
+    """``X W + b`` for ``X`` ``(..., in_features)``, ``W`` ``(in_features, out_features)``
+    and ``b`` ``(out_features,)``; returns ``(..., out_features)``.
+
+    The same as ``torch.addmm(b, X, W)``, but where oneDNN pays (the conditions
+    of :class:`FixedWeightProduct`) the product and both gradient products run
+    in oneDNN: an LSTM layer's input projection, the largest products of a
+    training step.
+    """
+    rows = X.reshape(-1, X.shape[-1])
+    if _onednn_ops(W, rows.shape[0]) is None:
+        out = torch.addmm(b, rows, W)
+    else:
+        out = _OneDNNLinear.apply(rows.contiguous(), W, b)
+    return out.view(*X.shape[:-1], W.shape[1])

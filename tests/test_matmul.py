@@ -77,3 +77,21 @@ def test_onednn_allowed_restores_the_setting():
         assert not matmul.use_onednn
         raise ValueError
     assert matmul.use_onednn
+
+
+@pytest.mark.parametrize("needs_X_grad", [True, False])
+def test_linear_and_its_gradients_match_addmm(library, needs_X_grad):
+    X = random(5, 12, 48).requires_grad_(needs_X_grad)
+    W, b = random(48, 96, seed=1).requires_grad_(), random(96, seed=2).requires_grad_()
+    upstream = random(5, 12, 96, seed=3)
+    out = matmul.linear(X, W, b)
+    assert out.shape == (5, 12, 96)
+    X64, W64, b64 = (t.detach().double().requires_grad_() for t in (X, W, b))
+    expected = torch.addmm(b64, X64.reshape(-1, 48), W64).view(5, 12, 96)
+    assert torch.allclose(out.double(), expected, atol=1e-4)
+    leaves = [t for t in (X, W, b) if t.requires_grad]
+    grads = torch.autograd.grad((out * upstream).sum(), leaves)
+    expected_grads = torch.autograd.grad((expected * upstream.double()).sum(), [X64, W64, b64])
+    expected_grads = [g for g, t in zip(expected_grads, (X, W, b), strict=True) if t.requires_grad]
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert torch.allclose(got.double(), want, atol=1e-4)
