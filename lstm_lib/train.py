@@ -178,7 +178,12 @@ class Trainer:
         self.interrupted = False
         total = cfg.epochs * self.steps_per_epoch
         done = self.epoch * self.steps_per_epoch + self.batch
-        bar = tqdm(total=total, initial=done, disable=not progress, unit="step", dynamic_ncols=True)
+        # At most one redraw per second: in a notebook every redraw is a widget
+        # message, and thousands of them queued during a long cell overflow the
+        # kernel's output channel (messages, including "cell finished", get dropped).
+        bar = tqdm(
+            total=total, initial=done, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1.0
+        )
         steps_this_call = 0
         try:
             while self.epoch < cfg.epochs:
@@ -214,6 +219,7 @@ class Trainer:
                         ppl=f"{perplexity(loss):.2f}",
                         grad=f"{grad_norm:.2f}",
                         tok_s=f"{record['tokens_per_s']:,.0f}",
+                        refresh=False,  # shown at the next redraw
                     )
                 record = self._end_epoch()
                 if on_epoch_end is not None:
