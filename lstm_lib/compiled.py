@@ -131,11 +131,9 @@ def _compile_now(H, fused):
     batch, hidden = H.shape
     XW = H.new_zeros(2, batch, 4 * hidden)
     W_h = H.new_zeros(hidden, 4 * hidden)
+    zeros = H.new_zeros(H.shape)  # only read: the initial state, then the final state's gradients
     with torch.no_grad():
-        H_all, C_all, gates, tanh_C = forward_sequence(
-            XW, H.new_zeros(H.shape), H.new_zeros(H.shape), W_h, fused=fused
-        )
-        zeros = H.new_zeros(H.shape)
+        H_all, C_all, gates, tanh_C = forward_sequence(XW, zeros, zeros, W_h, fused=fused)
         backward_sequence(H_all[1:], zeros, zeros, W_h, C_all, gates, tanh_C, fused=fused)
     _compiled_for.add(key)
 

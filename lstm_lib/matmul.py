@@ -45,18 +45,34 @@ def onednn_allowed(allowed: bool):
         use_onednn = previous
 
 
-def _onednn_ops(W, rows):
-    """oneDNN's linear op and weight reordering, if they should compute
-    ``(rows, W.shape[0]) @ W``; otherwise None."""
-    big_enough = rows * W.shape[0] * W.shape[1] >= MIN_ONEDNN_MACS
-    if not (use_onednn and big_enough and W.device.type == "cpu" and W.dtype == torch.float32):
-        return None
-    if not torch.backends.mkldnn.is_available():  # pragma: no cover - builds without oneDNN
-        return None
+def _find_onednn():
+    """oneDNN's linear op and weight reordering, or ``(None, None)`` where this
+    PyTorch lacks them."""
     try:
-        return torch.ops.mkldnn._linear_pointwise, torch.ops.mkldnn._reorder_linear_weight
+        if torch.backends.mkldnn.is_available():
+            return torch.ops.mkldnn._linear_pointwise, torch.ops.mkldnn._reorder_linear_weight
     except (AttributeError, RuntimeError):  # pragma: no cover - builds without these private ops
-        return None
+        pass
+    return None, None  # pragma: no cover
+
+
+_onednn_linear, _onednn_reorder = _find_onednn()
+
+
+def _onednn_pays(W, rows):
+    """Whether oneDNN should compute ``(rows, W.shape[0]) @ W``."""
+    return (
+        use_onednn
+        and _onednn_linear is not None
+        and W.device.type == "cpu"
+        and W.dtype == torch.float32
+        and rows * W.shape[0] * W.shape[1] >= MIN_ONEDNN_MACS
+    )
+
+
+def _onednn_product(X, W_out_in, bias=None):
+    """``X W_out_inᵀ + bias`` in oneDNN, whose linear takes the weight as (out, in)."""
+    return _onednn_linear(X, W_out_in, bias, "none", [None], "")
 
 
 class FixedWeightProduct:
@@ -73,12 +89,9 @@ class FixedWeightProduct:
 
     def __init__(self, W, batch):
         self.W = W
-        self.packed = None
-        ops = _onednn_ops(W, batch)
-        if ops is not None:
-            self.linear, reorder = ops
-            # oneDNN's linear takes the weight as (out_features, in_features).
-            self.packed = reorder(W.t().contiguous(), batch)
+        # oneDNN's linear takes the weight as (out_features, in_features), here
+        # reordered once into its blocked layout.
+        self.packed = _onednn_reorder(W.t().contiguous(), batch) if _onednn_pays(W, batch) else None
 
     @property
     def uses_onednn(self) -> bool:
@@ -87,7 +100,7 @@ class FixedWeightProduct:
     def __call__(self, rows, add):
         if self.packed is None:
             return torch.addmm(add, rows, self.W)
-        return self.linear.binary(rows, add, self.packed, None, "add")
+        return _onednn_linear.binary(rows, add, self.packed, None, "add")
 
 
 def summed_outer_products(X, Y):
@@ -98,11 +111,9 @@ def summed_outer_products(X, Y):
     (about 1.6× faster than ``torch.mm`` at ``(6400, 256)ᵀ (6400, 1024)`` on
     the machine above).
     """
-    ops = _onednn_ops(Y, X.shape[1]) if X.dtype == Y.dtype else None  # (a, rows) @ (rows, b)
-    if ops is None:
+    if not _onednn_pays(Y, X.shape[1]):  # (a, rows) @ (rows, b)
         return X.t() @ Y
-    linear, _ = ops
-    return linear(X.t(), Y.t(), None, "none", [None], "")  # Xᵀ (Yᵀ)ᵀ
+    return _onednn_product(X.t(), Y.t())  # Xᵀ (Yᵀ)ᵀ
 
 
 class _OneDNNLinear(torch.autograd.Function):
@@ -110,19 +121,16 @@ class _OneDNNLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, W, b):
-        linear, _ = _onednn_ops(W, X.shape[0])
         ctx.save_for_backward(X, W)
-        return linear(X, W.t().contiguous(), b, "none", [None], "")  # oneDNN wants (out, in)
+        return _onednn_product(X, W.t().contiguous(), b)
 
     @staticmethod
     def backward(ctx, dY):
         X, W = ctx.saved_tensors
         dY = dY.contiguous()
         need_X, need_W, need_b = ctx.needs_input_grad
-        dX = None
-        if need_X:  # dY Wᵀ: W, (in, out), is already the (out', in') layout oneDNN wants
-            ops = _onednn_ops(W, dY.shape[0])
-            dX = ops[0](dY, W.contiguous(), None, "none", [None], "") if ops else dY @ W.t()
+        # dY Wᵀ: W, (in, out), is already the (out', in') layout oneDNN wants
+        dX = _onednn_product(dY, W.contiguous()) if need_X else None
         dW = summed_outer_products(X, dY) if need_W else None
         db = dY.sum(0) if need_b else None
         return dX, dW, db
@@ -138,8 +146,8 @@ def linear(X, W, b):
     training step.
     """
     rows = X.reshape(-1, X.shape[-1])
-    if _onednn_ops(W, rows.shape[0]) is None:
-        out = torch.addmm(b, rows, W)
-    else:
+    if _onednn_pays(W, rows.shape[0]):
         out = _OneDNNLinear.apply(rows.contiguous(), W, b)
+    else:
+        out = torch.addmm(b, rows, W)
     return out.view(*X.shape[:-1], W.shape[1])
