@@ -16,6 +16,14 @@ each backend's time to ``nn.LSTM``'s. Usage:
     python benchmarks/bench_lstm.py --device cuda
 
 Results go to stdout and to ``benchmarks/results/`` (a markdown table and a plot).
+
+Much of a CPU training step's time can be the kernel handing out fresh memory
+pages: the step allocates and frees tens of megabytes, and every first touch
+of a 4 KiB page is a page fault. ``nn.LSTM`` suffers from it more than the
+from-scratch backends. Run the script as ``THP_MEM_ALLOC_ENABLE=1 python
+benchmarks/bench_lstm.py`` to have PyTorch place large tensors on 2 MiB
+transparent huge pages (it reads the variable when it starts); the table then
+says so, and the files are named ``bench_<device>_thp``.
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
 wait for a descheduled partner make every small parallel operation
@@ -23,6 +31,7 @@ milliseconds slower, and those delays swamp the differences being measured.
 """
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -120,6 +129,9 @@ class Generation:
         self.model.train()
 
 
+HUGE_PAGES = os.environ.get("THP_MEM_ALLOC_ENABLE") == "1"
+"""Whether PyTorch was started with transparent huge pages for large tensors."""
+
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCKS["wall"]
 
@@ -160,6 +172,8 @@ def measure(size, names, args, device, log):
 
 def table(results, names, args, device) -> str:
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    if device.type == "cpu" and HUGE_PAGES:
+        threads += ", huge pages (THP_MEM_ALLOC_ENABLE=1)"
     lines = [
         f"Training step: embedding 64, batch {args.batch}, window {args.window}, Adam; "
         f"generation: batch 1, {args.gen_length} characters. Medians ({args.timer} time) of "
@@ -227,6 +241,16 @@ def plot(results, names, path):
     fig.savefig(path, dpi=120)
 
 
+def write_atomically(path: Path, write) -> None:
+    """Call ``write(temporary_path)``, then move the file into place."""
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")  # same suffix: savefig picks the format
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="book size only, few rounds (< 1 minute)")
@@ -245,7 +269,7 @@ def parse_args(argv):
         help="wall-clock time, or this process's CPU time (steadier on a busy machine)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the table and the plot")
-    parser.add_argument("--tag", default=None, help="file name stem (default: bench_<device>[_quick])")
+    parser.add_argument("--tag", default=None, help="file name stem (default: bench_<device>[_thp][_quick])")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 15)
     args.gen_length = args.gen_length or (50 if args.quick else 200)
@@ -278,15 +302,22 @@ def main(argv=None) -> int:
         results[size] = measure(size, names, args, device, log)
     report = table(results, names, args, device)
     command = "python benchmarks/bench_lstm.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if HUGE_PAGES:
+        command = "THP_MEM_ALLOC_ENABLE=1 " + command
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.tag or f"bench_{device.type}" + ("_quick" if args.quick else "")
-    (args.out / f"{stem}.md").write_text(
-        f"# LSTM backends against nn.LSTM\n\nCommand: `{command.strip()}` (torch {torch.__version__})\n\n"
-        + report
-        + "\n"
+    stem = args.tag or f"bench_{device.type}" + ("_thp" if HUGE_PAGES else "") + (
+        "_quick" if args.quick else ""
     )
-    plot(results, names, args.out / f"{stem}.png")
+    write_atomically(
+        args.out / f"{stem}.md",
+        lambda path: path.write_text(
+            f"# LSTM backends against nn.LSTM\n\nCommand: `{command.strip()}` (torch {torch.__version__})\n\n"
+            + report
+            + "\n"
+        ),
+    )
+    write_atomically(args.out / f"{stem}.png", lambda path: plot(results, names, path))
     log(f"wrote {args.out / (stem + '.md')} and {args.out / (stem + '.png')}")
     return 0
 

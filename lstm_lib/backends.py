@@ -6,9 +6,9 @@ numbers; they differ only in how the backward pass is produced:
 - ``"autograd"``: a Python loop over :func:`lstm_lib.cell.lstm_step`;
   autograd records every step and differentiates it.
 - ``"manual"``: the same loop inside one :class:`torch.autograd.Function` whose
-  backward is written by hand (:mod:`lstm_lib.manual_backward`): per-step
-  buffers preallocated, the gate math in few in-place operations, and dW_h as
-  one product over all ``seq_len * batch`` rows.
+  backward is written by hand (:mod:`lstm_lib.manual_backward`): the gate
+  math in few in-place operations (tanh through σ, its faster relative), and
+  dW_h as one product over all ``seq_len * batch`` rows.
 - ``"compiled"``: the hand-written backward again, with each step's
   elementwise work (forward and backward) done by a kernel that
   ``torch.compile`` generates on first use (:mod:`lstm_lib.compiled`).

@@ -16,7 +16,7 @@ from .model import CharLSTM, ModelConfig
 from .train import LR_SCHEDULES, TrainConfig, Trainer
 from .vocab import Vocabulary
 
-DEFAULT_EPOCHS = 24  # about 5 minutes on a 2-core CPU with the manual backend
+DEFAULT_EPOCHS = 24  # four to six minutes on a 2-core CPU with the manual backend
 
 EXPORTED_KEYS = (
     "model_config",

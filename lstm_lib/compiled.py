@@ -4,13 +4,15 @@
 product per step and, around it, about a dozen small elementwise operations
 (σ, tanh, products, sums), each a separate pass over memory with its own fixed
 cost. Here ``torch.compile`` turns that elementwise work into one generated
-kernel per step forward (gates, C_t, tanh(C_t), H_t) and one per step backward
-(dA_t and dC_{t-1}); the matrix products, the Python time loop and the
+kernel per step forward (the addition of X_t W_x + b to the recurrent product,
+gates, C_t, tanh(C_t), H_t) and one per step backward (dH_t from its two
+parts, dA_t and dC_{t-1}); the matrix products, the Python time loop and the
 one-product weight gradient stay as they are.
 
-The kernels return new tensors, which the loop copies into its per-step
-buffers: a compiled function that writes into slices of a larger tensor
-itself ran up to 20× slower (1.4 ms against 70 µs per call at hidden 384).
+The kernels return new tensors, which the forward loop keeps as they are and
+the backward loop copies into ``dA``: a compiled function that writes into
+slices of a larger tensor itself ran up to 20× slower (1.4 ms against 70 µs
+per call at hidden 384).
 
 ``fullgraph=True``: each step function must become a single graph;
 ``dynamic=False``: shapes are specialized, so a new (batch, hidden, dtype,
@@ -37,17 +39,17 @@ class FusedGates(NamedTuple):
 
 
 def _tanh(x):
-    # tanh(x) = 2σ(2x) - 1 exactly; on CPUs the vectorized σ runs about three
-    # times faster than the vectorized tanh, and these two tanh are most of a
-    # step's elementwise time.
+    # tanh(x) = 2σ(2x) - 1 exactly, and σ is the faster kernel on CPUs (see
+    # lstm_lib.manual_backward).
     return 2 * torch.sigmoid(2 * x) - 1
 
 
-def gates_forward(pre, C_prev):
+def gates_forward(HW, XW_t, C_prev):
     """One step's elementwise forward.
 
     Args:
-        pre: ``(batch, 4*hidden)``, the pre-activations ``X_t W_x + b + H_{t-1} W_h``.
+        HW: ``(batch, 4*hidden)``, the recurrent product H_{t-1} W_h.
+        XW_t: ``(batch, 4*hidden)``, X_t W_x + b.
         C_prev: ``(batch, hidden)``, C_{t-1}.
 
     Returns:
@@ -55,6 +57,7 @@ def gates_forward(pre, C_prev):
         ``[I_t | F_t | O_t | C̃_t]``; the others are ``(batch, hidden)``.
     """
     hidden = C_prev.shape[1]
+    pre = HW + XW_t
     ifo = torch.sigmoid(pre[:, : 3 * hidden])
     C_tilde = _tanh(pre[:, 3 * hidden :])
     I, F, O = ifo.split(hidden, dim=1)
@@ -63,11 +66,12 @@ def gates_forward(pre, C_prev):
     return torch.cat([ifo, C_tilde], dim=1), C, tanh_C, O * tanh_C
 
 
-def gates_backward(dH, dC, gates, tanh_C, C_prev):
+def gates_backward(dH_next, d_out, dC, gates, tanh_C, C_prev):
     """One step's elementwise backward (the equations in :mod:`lstm_lib.manual_backward`).
 
     Args:
-        dH: ``(batch, hidden)``, ∂L/∂H_t.
+        dH_next, d_out: ``(batch, hidden)``, the two parts of ∂L/∂H_t: through
+            step t+1 (``dA_{t+1} W_hᵀ``) and from the output.
         dC: ``(batch, hidden)``, ∂L/∂C_t from step t+1.
         gates: ``(batch, 4*hidden)``, ``[I_t | F_t | O_t | C̃_t]``.
         tanh_C, C_prev: ``(batch, hidden)``, tanh(C_t) and C_{t-1}.
@@ -78,6 +82,7 @@ def gates_backward(dH, dC, gates, tanh_C, C_prev):
     """
     hidden = C_prev.shape[1]
     I, F, O, C_tilde = gates.split(hidden, dim=1)
+    dH = dH_next + d_out
     dO = dH * tanh_C
     dC = dC + dH * O * (1 - tanh_C * tanh_C)
     dI, dF, dC_tilde = dC * C_tilde, dC * C_prev, dC * I
@@ -133,8 +138,8 @@ def _compile_now(H, fused):
     W_h = H.new_zeros(hidden, 4 * hidden)
     zeros = H.new_zeros(H.shape)  # only read: the initial state, then the final state's gradients
     with torch.no_grad():
-        H_all, C_all, gates, tanh_C = forward_sequence(XW, zeros, zeros, W_h, fused=fused)
-        backward_sequence(H_all[1:], zeros, zeros, W_h, C_all, gates, tanh_C, fused=fused)
+        H_all, _, (C_prev, gates, tanh_C) = forward_sequence(XW, zeros, zeros, W_h, fused=fused)
+        backward_sequence(H_all[1:], zeros, zeros, W_h, C_prev, gates, tanh_C, fused=fused)
     _compiled_for.add(key)
 
 

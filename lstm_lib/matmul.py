@@ -1,16 +1,16 @@
-"""The recurrence's matrix products: ``rows @ W + add`` with one fixed ``W``, and
+"""The recurrence's matrix products: ``rows @ W`` with one fixed ``W``, and
 the weight gradient ``Xᵀ Y`` over all steps.
 
 Walking a sequence multiplies every step's ``(batch, ·)`` rows by the same
 weight: ``H_{t-1} W_h`` forward, ``dA_t W_hᵀ`` backward. At these small shapes
-the general-purpose product (``torch.addmm``, Intel MKL on most CPU builds) is
+the general-purpose product (``torch.mm``, Intel MKL on most CPU builds) is
 far from the machine's peak, and on some CPUs (AMD's among them) it runs
 without their widest vector instructions. ``nn.LSTM`` on the CPU runs on
 oneDNN instead, which PyTorch ships; its product with a weight reordered once
 into oneDNN's blocked layout is what :class:`FixedWeightProduct` uses where it
 pays: CPU, float32, and a product of at least :data:`MIN_ONEDNN_MACS`
 multiply-adds. Everywhere else (a GPU, float64, small products such as batch 1
-during generation, a PyTorch without oneDNN) it is ``torch.addmm``. Both
+during generation, a PyTorch without oneDNN) it is ``torch.mm``. Both
 compute the same float32 product; only the order of the additions, and so the
 last bits, differ.
 
@@ -27,7 +27,7 @@ use_onednn = True
 
 MIN_ONEDNN_MACS = 2**21
 """oneDNN's linear op costs about 17 µs per call however small the product, so
-below about two million multiply-adds ``torch.addmm`` is as fast or faster.
+below about two million multiply-adds PyTorch's general product is as fast or faster.
 Measured on a 2-core AMD EPYC: ``(8, 256) @ (256, 1024)`` takes 38 µs in oneDNN
 against 91 µs, ``(32, 128) @ (128, 512)`` 32 µs against 37 µs,
 ``(8, 128) @ (128, 512)`` 19 µs against 17 µs, and generation's
@@ -76,15 +76,17 @@ def _onednn_product(X, W_out_in, bias=None):
 
 
 class FixedWeightProduct:
-    """``rows @ W + add`` for many ``rows`` with one weight ``W``.
+    """``rows @ W`` for many ``rows`` with one weight ``W``.
 
     Args:
         W: ``(in_features, out_features)``; read once here, so it must not
             change while this object is in use.
         batch: the number of rows each call will have.
 
-    Call with ``rows`` ``(batch, in_features)`` and ``add`` ``(batch, out_features)``;
-    returns a new ``(batch, out_features)`` tensor.
+    Call with ``rows`` ``(batch, in_features)``; returns a new
+    ``(batch, out_features)`` tensor. Adding to it is left to the caller:
+    oneDNN's fused addition was no faster than a separate ``add_``, and the
+    compiled kernels of :mod:`lstm_lib.compiled` do the addition for free.
     """
 
     def __init__(self, W, batch):
@@ -97,10 +99,10 @@ class FixedWeightProduct:
     def uses_onednn(self) -> bool:
         return self.packed is not None
 
-    def __call__(self, rows, add):
+    def __call__(self, rows):
         if self.packed is None:
-            return torch.addmm(add, rows, self.W)
-        return _onednn_linear.binary(rows, add, self.packed, None, "add")
+            return rows @ self.W
+        return _onednn_product(rows, self.packed)
 
 
 def summed_outer_products(X, Y):

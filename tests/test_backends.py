@@ -66,16 +66,17 @@ def test_manual_without_grad_builds_no_graph_and_keeps_no_activations():
     ref_outputs, ref_H, ref_C = run_autograd(*inputs)
     assert not outputs.requires_grad and outputs.grad_fn is None
     assert torch.allclose(outputs, ref_outputs, atol=1e-6) and torch.allclose(C, ref_C, atol=1e-6)
-    _, _, gates, tanh_C = forward_sequence(*inputs, keep_activations=False)
-    assert gates.shape[0] == 1 and tanh_C.shape[0] == 1, "inference keeps one step of scratch"
+    _, _, saved = forward_sequence(*inputs, keep_activations=False)
+    assert saved == ([], [], []), "inference keeps no per-step activations"
 
 
 def test_backward_sequence_returns_gate_gradients_of_every_step():
     XW, H0, C0, W_h = random_inputs(seq_len=5)
-    _, C_all, gates, tanh_C = forward_sequence(XW, H0, C0, W_h)
+    _, _, (C_prev, gates, tanh_C) = forward_sequence(XW, H0, C0, W_h)
+    assert [len(kept) for kept in (C_prev, gates, tanh_C)] == [5, 5, 5]
     d_outputs = torch.randn(5, 3, 5, dtype=torch.float64)
     zeros = torch.zeros_like(H0)
-    dA, dH0, dC0 = backward_sequence(d_outputs, zeros, zeros, W_h, C_all, gates, tanh_C)
+    dA, dH0, dC0 = backward_sequence(d_outputs, zeros, zeros, W_h, C_prev, gates, tanh_C)
     XW_leaf = XW.clone().requires_grad_()
     outputs, _, _ = run_autograd(XW_leaf, H0, C0, W_h)
     (outputs * d_outputs).sum().backward()

@@ -1,0 +1,66 @@
+"""The benchmark script runs end to end and writes its table and plot (speed is not tested here)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--quick",
+    "--backends",
+    "manual",
+    "--rounds",
+    "1",
+    "--batch",
+    "4",
+    "--window",
+    "5",
+    "--gen-length",
+    "3",
+]
+
+
+def run_benchmark(out: Path, *extra, env=None):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_lstm.py"), *TINY, "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def table_rows(markdown: str):
+    return [line for line in markdown.splitlines() if line.startswith("| 1 × 256 |")]
+
+
+def test_benchmark_writes_a_table_with_every_contestant(tmp_path):
+    result = run_benchmark(tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "bench_cpu_quick.md").read_text()
+    rows = table_rows(table)
+    assert [row.split("|")[2].strip() for row in rows] == ["nn.LSTM", "manual"]
+    assert rows[0].split("|")[5].strip() == "1.00", "the reference's ratio to itself"
+    assert "huge pages" not in table
+    assert (tmp_path / "bench_cpu_quick.png").stat().st_size > 0
+    assert not list(tmp_path.glob(".*tmp*")), "no temporary files left behind"
+
+
+def test_benchmark_names_huge_pages_in_its_table_and_file(tmp_path):
+    result = run_benchmark(tmp_path, env={"THP_MEM_ALLOC_ENABLE": "1"})
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "bench_cpu_thp_quick.md").read_text()
+    assert "THP_MEM_ALLOC_ENABLE=1 python benchmarks/bench_lstm.py" in table
+    assert "huge pages" in table and len(table_rows(table)) == 2
+
+
+@pytest.mark.parametrize("bad", [["--backends", "cudnn"], ["--device", "cuda:7"]])
+def test_benchmark_refuses_bad_arguments_clearly(tmp_path, bad):
+    result = run_benchmark(tmp_path, *bad)
+    if bad[0] == "--device" and "is False" not in result.stderr:
+        pytest.skip("a GPU is available here")
+    assert result.returncode == 2 and result.stderr.startswith("error: ")
+    assert not list(tmp_path.iterdir()), "nothing written"
