@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lstm_lib import CharLSTM, ModelConfig
+from lstm_lib.atomic import atomic_write
 from lstm_lib.backends import BACKENDS
 from lstm_lib.errors import UsageError
 
@@ -218,7 +219,8 @@ def device_name(device) -> str:
     return f"{model} CPU ({torch.backends.cpu.get_cpu_capability()})"
 
 
-def plot(results, names, path):
+def plot(results, names, file):
+    """Bar charts of the ratios to nn.LSTM, as PNG into ``file`` (a path or a binary file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,17 +240,7 @@ def plot(results, names, path):
         _ = ax.legend(title="layers × hidden")
     _ = axes[0].set_ylabel("time / nn.LSTM time")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(temporary_path)``, then move the file into place."""
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")  # same suffix: savefig picks the format
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    fig.savefig(file, format="png", dpi=120)
 
 
 def parse_args(argv):
@@ -305,19 +297,16 @@ def main(argv=None) -> int:
     if HUGE_PAGES:
         command = "THP_MEM_ALLOC_ENABLE=1 " + command
     print(report)
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = args.tag or f"bench_{device.type}" + ("_thp" if HUGE_PAGES else "") + (
         "_quick" if args.quick else ""
     )
-    write_atomically(
-        args.out / f"{stem}.md",
-        lambda path: path.write_text(
-            f"# LSTM backends against nn.LSTM\n\nCommand: `{command.strip()}` (torch {torch.__version__})\n\n"
-            + report
-            + "\n"
-        ),
+    header = (
+        f"# LSTM backends against nn.LSTM\n\nCommand: `{command.strip()}` (torch {torch.__version__})\n\n"
     )
-    write_atomically(args.out / f"{stem}.png", lambda path: plot(results, names, path))
+    with atomic_write(args.out / f"{stem}.md") as file:
+        file.write((header + report + "\n").encode("utf-8"))
+    with atomic_write(args.out / f"{stem}.png") as file:
+        plot(results, names, file)
     log(f"wrote {args.out / (stem + '.md')} and {args.out / (stem + '.png')}")
     return 0
 

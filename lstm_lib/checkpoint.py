@@ -1,11 +1,10 @@
 """Saving and loading training checkpoints, atomically and safely."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .errors import UsageError
 from .model import CharLSTM, ModelConfig
 from .vocab import Vocabulary
@@ -19,24 +18,11 @@ class CheckpointError(UsageError):
 
 
 def save_checkpoint(path, payload: dict) -> Path:
-    """Write ``payload`` to ``path`` so that a reader never sees half a file.
-
-    The bytes go to a temporary file in the same directory, are flushed to
-    disk, and then renamed over ``path`` in one step.
-    """
+    """Write ``payload`` to ``path`` so that a reader never sees half a file
+    (see :func:`lstm_lib.atomic.atomic_write`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates files only the owner can read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as file:
+        torch.save({"format_version": FORMAT_VERSION, **payload}, file)
     return path
 
 

@@ -39,6 +39,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from .atomic import atomic_write
 from .errors import UsageError
 
 PRIDE_AND_PREJUDICE_SHA256 = "2e44edaa4946d64ad541c68e0224f5d672f43bf3ce2a8a0b0637ad5e02fc6eb3"
@@ -233,23 +234,10 @@ def strip_gutenberg_boilerplate(text: str) -> str:
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` as UTF-8 to ``path`` so that readers never see a partial file.
-
-    The text goes to a temporary file in the same directory, which is flushed
-    to disk and then renamed over ``path`` in one step.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            os.fchmod(tmp.fileno(), 0o644)  # mkstemp makes it private (0o600)
-            tmp.write(text.encode("utf-8"))
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Write ``text`` as UTF-8 to ``path`` so that readers never see a partial
+    file (see :func:`lstm_lib.atomic.atomic_write`)."""
+    with atomic_write(path) as file:
+        file.write(text.encode("utf-8"))
 
 
 def sha256_of_text(text: str) -> str:
