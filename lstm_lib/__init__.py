@@ -10,6 +10,8 @@ The pieces, in the order the book builds them:
 - :mod:`lstm_lib.generate`: sampling text.
 """
 
+__version__ = "1.1.0"  # before the imports: lstm_lib.run_state records it in checkpoints
+
 from .batching import batchify, get_batch, split_ids, window_starts
 from .cell import GATES, LSTMCell, lstm_step
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
@@ -18,10 +20,8 @@ from .evaluation import bits_per_character, evaluate, perplexity
 from .generate import generate, next_char_distribution
 from .layer import LSTMLayer, StackedLSTM, detach_state
 from .model import CharLSTM, ModelConfig
-from .train import TrainConfig, Trainer
+from .train import TrainConfig, Trainer, train_step
 from .vocab import Vocabulary
-
-__version__ = "1.0.0"
 
 __all__ = [
     "GATES",
@@ -47,5 +47,6 @@ __all__ = [
     "perplexity",
     "save_checkpoint",
     "split_ids",
+    "train_step",
     "window_starts",
 ]

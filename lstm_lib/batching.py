@@ -31,15 +31,18 @@ def batchify(ids: torch.Tensor, batch_size: int, seq_len: int = 1) -> torch.Tens
     remainder that does not fill a whole row is dropped.
     """
     if batch_size <= 0:
-        raise UsageError(f"batch size must be a positive integer, got {batch_size!r} (--batch-size)")
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}", "batch_size")
     if seq_len <= 0:
-        raise UsageError(f"window length must be a positive integer, got {seq_len!r} (--seq-len)")
+        raise UsageError(
+            f"seq_len (the window length) must be a positive integer, got {seq_len!r}", "seq_len"
+        )
     rows = len(ids) // batch_size
     if rows < seq_len + 1:
         raise UsageError(
             f"a text of {len(ids):,} characters is too short for batch size {batch_size} x "
             f"window {seq_len}: it needs at least {batch_size * (seq_len + 1):,}; "
-            "use a longer text or smaller --batch-size/--seq-len"
+            "use a longer text or a smaller batch_size or seq_len",
+            "batch_size",
         )
     return ids[: rows * batch_size].view(batch_size, rows).t().contiguous()
 
@@ -51,13 +54,6 @@ def get_batch(source: torch.Tensor, i: int, seq_len: int):
     return source[i : i + T], source[i + 1 : i + 1 + T]
 
 
-def window_starts(source: torch.Tensor, seq_len: int, drop_last: bool = False) -> list[int]:
-    """First rows of the windows that cover ``source``.
-
-    With ``drop_last`` the final, shorter window is left out, so every window
-    has the same shape (what a compiled model wants).
-    """
-    starts = list(range(0, len(source) - 1, seq_len))
-    if drop_last and starts and starts[-1] + seq_len > len(source) - 1:
-        starts.pop()
-    return starts
+def window_starts(source: torch.Tensor, seq_len: int) -> list[int]:
+    """First rows of the windows that cover ``source`` (the last may be shorter)."""
+    return list(range(0, len(source) - 1, seq_len))

@@ -9,7 +9,10 @@ from .errors import UsageError
 from .model import CharLSTM, ModelConfig
 from .vocab import Vocabulary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Written by this lstm_lib. Format 1 (lstm_lib 1.0) also saved the backend in
+the model config and the whole step history; it still loads."""
+READABLE_FORMATS = (1, 2)
 REQUIRED_KEYS = ("format_version", "model_config", "model_state", "vocab")
 
 
@@ -40,16 +43,24 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         ) from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not an lstm_lib checkpoint (missing model, config or vocabulary)")
-    if payload["format_version"] != FORMAT_VERSION:
+    if payload["format_version"] not in READABLE_FORMATS:
+        from . import __version__
+
+        written_by = payload.get("lstm_lib_version", "an unknown version")
         raise CheckpointError(
-            f"{path} has checkpoint format {payload['format_version']}, this lstm_lib reads "
-            f"format {FORMAT_VERSION}; retrain or use the matching lstm_lib version"
+            f"{path} was written by lstm_lib {written_by} (checkpoint format {payload['format_version']}); "
+            f"this is lstm_lib {__version__}, which reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}; install lstm_lib {written_by} to use it"
         )
     return payload
 
 
-def model_from_checkpoint(payload: dict, device="cpu"):
-    """Rebuild ``(model, vocab)`` from a loaded checkpoint, in eval mode."""
+def model_from_checkpoint(payload: dict, device="cpu", backend="autograd"):
+    """Rebuild ``(model, vocab)`` from a loaded checkpoint, in eval mode.
+
+    ``backend`` is chosen here, not read from the checkpoint: how a model was
+    trained does not bind how it is run (an old checkpoint's saved backend is ignored).
+    """
     vocab = Vocabulary(payload["vocab"])
     config = ModelConfig.from_dict(payload["model_config"])
     if config.vocab_size != len(vocab):
@@ -57,7 +68,7 @@ def model_from_checkpoint(payload: dict, device="cpu"):
             f"checkpoint is inconsistent: model expects {config.vocab_size} characters, "
             f"vocabulary has {len(vocab)}"
         )
-    model = CharLSTM(config)
+    model = CharLSTM(config, backend)
     try:
         model.load_state_dict(payload["model_state"])
     except RuntimeError as exc:

@@ -1,8 +1,17 @@
-"""Command line: ``python -m lstm_lib {train,generate,evaluate}``."""
+"""Command line: ``python -m lstm_lib {train,generate,evaluate,export}``.
+
+Every flag of ``train`` defaults to "not given"; its value then comes from
+:class:`~lstm_lib.train.TrainConfig` and :class:`~lstm_lib.model.ModelConfig`
+(a new run) or from the checkpoint (``--resume``), so the dataclasses are the
+one source of defaults.
+"""
 
 import argparse
+import dataclasses
 import hashlib
+import signal
 import sys
+from pathlib import Path
 
 import torch
 
@@ -16,7 +25,10 @@ from .model import CharLSTM, ModelConfig
 from .train import LR_SCHEDULES, TrainConfig, Trainer
 from .vocab import Vocabulary
 
-DEFAULT_EPOCHS = 24  # four to six minutes on a 2-core CPU with the manual backend
+TRAINING_BACKEND = "manual"
+"""The backend ``train`` uses unless ``--backend`` says otherwise: the hand-written
+backward, fast on every machine and compiled by nothing (chapter 13)."""
+BACKEND_CHOICES = ("autograd", "compiled", "manual")
 
 EXPORTED_KEYS = (
     "model_config",
@@ -26,6 +38,8 @@ EXPORTED_KEYS = (
     "history",
     "best_val_loss",
     "position",
+    "text",
+    "lstm_lib_version",
 )
 
 
@@ -36,18 +50,56 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda", "device") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA GPU is available; use --device auto")
+        raise UsageError("cuda was asked for but no CUDA GPU is available; use auto", "device")
     return device
 
 
-def load_text(path) -> str:
-    return read_text_file(path) if path else load_pride_and_prejudice()
-
-
-def text_id(text: str) -> str:
+def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_text(path) -> tuple[str, dict]:
+    """The training text and its record ``{"path", "sha256"}`` (path None: the default novel)."""
+    text = read_text_file(path) if path else load_pride_and_prejudice()
+    return text, {
+        "path": str(Path(path).expanduser().resolve()) if path else None,
+        "sha256": text_sha256(text),
+    }
+
+
+def load_recorded_text(checkpoint, saved: dict | None, given_path) -> tuple[str, dict]:
+    """The text a checkpoint was trained on: ``given_path`` if given, else the
+    recorded path (or the default novel), checked against the recorded SHA-256."""
+    saved = saved or {}
+    expected = saved.get("sha256")
+    if given_path:
+        text, record = load_text(given_path)
+        if expected and record["sha256"] != expected:
+            where = saved.get("path") or "Pride and Prejudice"
+            raise UsageError(
+                f"{checkpoint} was trained on {where} (sha256 {expected[:12]}…), but the text given "
+                f"names a different one ({given_path}, sha256 {record['sha256'][:12]}…); "
+                "give the same text, or leave the text out to use the recorded one",
+                "text",
+            )
+        return text, record
+    path = saved.get("path")
+    if path and not Path(path).is_file():
+        raise UsageError(
+            f"{checkpoint} was trained on {path}, which is missing; put it back or give its new place",
+            "text",
+        )
+    text, record = load_text(path)
+    if expected and record["sha256"] != expected:
+        raise UsageError(
+            f"{checkpoint} was trained on {path or 'Pride and Prejudice'}, which has changed since "
+            f"(sha256 {expected[:12]}… expected, {record['sha256'][:12]}… found); "
+            "restore the original text or give it",
+            "text",
+        )
+    return text, record
 
 
 def positive_int(value: str) -> int:
@@ -67,6 +119,21 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def flag(parameter: str) -> str:
+    """The command-line flag of a library parameter: ``batch_size`` -> ``--batch-size``."""
+    return "--" + parameter.replace("_", "-")
+
+
+def add_config_flags(parser, config_class, names, types, helps=None):
+    """One flag per dataclass field, defaulting to None ("not given"); --help
+    shows the dataclass's default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    for name in names:
+        extra = f"; {helps[name]}" if helps and name in helps else ""
+        kwargs = {"choices": LR_SCHEDULES} if name == "lr_schedule" else {"type": types.get(name, float)}
+        parser.add_argument(flag(name), default=None, help=f"default: {defaults[name]}{extra}", **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="python -m lstm_lib", description="A character-level LSTM language model built from scratch."
@@ -76,38 +143,57 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train a model (default: on Pride and Prejudice)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    train.add_argument("--text", help="a UTF-8 text file to train on instead of Pride and Prejudice")
-    train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)
-    train.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
-    train.add_argument("--seq-len", type=positive_int, default=TrainConfig.seq_len, help="BPTT window")
-    train.add_argument("--lr", type=float, default=TrainConfig.lr)
-    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=TrainConfig.lr_schedule)
-    train.add_argument("--clip", type=float, default=TrainConfig.clip, help="max gradient norm; 0: off")
-    train.add_argument("--seed", type=int, default=TrainConfig.seed)
-    train.add_argument("--val-fraction", type=float, default=TrainConfig.val_fraction)
-    train.add_argument(
-        "--time-limit", type=float, default=0.0, help="stop after the epoch that passes this many seconds"
-    )
-    train.add_argument("--embedding-size", type=positive_int, default=ModelConfig.embedding_size)
-    train.add_argument("--hidden-size", type=positive_int, default=ModelConfig.hidden_size)
-    train.add_argument("--num-layers", type=positive_int, default=ModelConfig.num_layers)
-    train.add_argument("--dropout", type=float, default=ModelConfig.dropout)
-    train.add_argument(
-        "--backend",
-        default="manual",
-        help=(
-            "how the LSTM is differentiated: manual (hand-written backward), compiled (the same "
-            "with compiled step kernels: faster once compiled, needs a C++ compiler), autograd"
+        description=(
+            "Train a model. With --resume CHECKPOINT alone, the saved run continues exactly: same text, "
+            "settings, schedule and directory; a flag given with it overrides its saved value."
         ),
     )
-    train.add_argument("--checkpoint-dir", default="checkpoints")
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue training from this checkpoint")
-    train.add_argument("--device", default="auto")
+    train.add_argument("--text", help="a UTF-8 text file to train on (default: Pride and Prejudice)")
+    int_types = {n: positive_int for n in ("epochs", "batch_size", "seq_len")} | {"seed": int}
+    add_config_flags(
+        train,
+        TrainConfig,
+        (
+            "epochs",
+            "batch_size",
+            "seq_len",
+            "lr",
+            "lr_schedule",
+            "clip",
+            "seed",
+            "val_fraction",
+            "time_limit",
+        ),
+        int_types,
+        {
+            "seq_len": "BPTT window",
+            "clip": "max gradient norm; 0: off",
+            "time_limit": "seconds; stop after the epoch that passes it (0: no limit)",
+        },
+    )
+    add_config_flags(
+        train,
+        ModelConfig,
+        ("embedding_size", "hidden_size", "num_layers", "dropout"),
+        {n: positive_int for n in ("embedding_size", "hidden_size", "num_layers")},
+    )
+    train.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        help=(
+            f"how the LSTM is differentiated (default: {TRAINING_BACKEND}): manual (hand-written backward), "
+            "compiled (the same with compiled step kernels: faster once compiled, needs a C++ compiler), "
+            "autograd; never saved"
+        ),
+    )
+    train.add_argument("--checkpoint-dir", help="default: checkpoints, or the resumed checkpoint's folder")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
+    train.add_argument("--device", default="auto", help="default: %(default)s")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--sample-length", type=int, default=300)
-    train.add_argument("--prompt", default="Elizabeth", help="how the closing sample starts")
+    train.add_argument("--sample-length", type=int, default=300, help="default: %(default)s")
+    train.add_argument(
+        "--prompt", default="Elizabeth", help="how the closing sample starts (default: %(default)s)"
+    )
 
     gen = commands.add_parser(
         "generate",
@@ -136,75 +222,112 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ev.add_argument("--checkpoint", required=True)
-    ev.add_argument("--text", help="the text the model was trained on (default: Pride and Prejudice)")
+    ev.add_argument("--text", help="the text the model was trained on (default: the recorded one)")
     ev.add_argument("--device", default="auto")
-    for subparser in commands.choices.values():
+    for subparser in (gen, ex, ev):
         for action in subparser._actions:
             if action.help is None and action.default not in (None, argparse.SUPPRESS):
                 action.help = "default: %(default)s"
     return parser
 
 
+def given(args, config_class) -> dict:
+    """The fields of ``config_class`` whose flags were given."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def resume_trainer(args, device):
+    """A trainer that continues the run in ``args.resume``; flags given override, one line each."""
+    saved = load_checkpoint(args.resume)
+    if "position" not in saved or "optimizer_state" not in saved:
+        raise UsageError(f"{args.resume} holds a model only, not a training state; it cannot be resumed")
+    model_flags = given(args, ModelConfig)
+    if model_flags:
+        raise UsageError(
+            f"the model's sizes cannot change when a run is resumed ({', '.join(map(flag, model_flags))})",
+            next(iter(model_flags)),
+        )
+    text, record = load_recorded_text(args.resume, saved.get("text") or _old_text_record(saved), args.text)
+    overrides = given(args, TrainConfig)
+    for name, value in overrides.items():
+        print(f"{flag(name)} {value} overrides the saved {saved['train_config'].get(name)!r}")
+    if args.checkpoint_dir:
+        print(
+            f"--checkpoint-dir {args.checkpoint_dir} overrides "
+            f"the checkpoint's folder {Path(args.resume).parent}"
+        )
+    vocab = Vocabulary(saved["vocab"])
+    val_fraction = saved["train_config"]["val_fraction"]
+    train_ids, val_ids = split_ids(vocab.encode(text), val_fraction)
+    trainer = Trainer.resume(
+        args.resume, train_ids, val_ids, device, args.checkpoint_dir, overrides, text=record
+    )
+    return trainer, text, vocab, train_ids, val_ids
+
+
+def _old_text_record(saved) -> dict | None:
+    """Checkpoints of lstm_lib 1.0 kept only the text's SHA-256."""
+    return {"path": None, "sha256": saved["text_id"]} if saved.get("text_id") else None
+
+
+def new_trainer(args, device):
+    text, record = load_text(args.text)
+    train_config = TrainConfig(**given(args, TrainConfig))
+    vocab = Vocabulary.from_text(text)
+    model_config = ModelConfig(vocab_size=len(vocab), **given(args, ModelConfig))
+    torch.manual_seed(train_config.seed)
+    model = CharLSTM(model_config).to(device)
+    train_ids, val_ids = split_ids(vocab.encode(text), train_config.val_fraction)
+    checkpoint_dir = args.checkpoint_dir or "checkpoints"
+    trainer = Trainer(model, vocab, train_ids, val_ids, train_config, checkpoint_dir, device, record)
+    return trainer, text, vocab, train_ids, val_ids
+
+
 def run_train(args) -> int:
     device = resolve_device(args.device)
-    text = load_text(args.text)
     if args.resume:
-        saved = load_checkpoint(args.resume)
-        vocab = Vocabulary(saved["vocab"])
-        train_config = TrainConfig.from_dict(saved.get("train_config", {}))
-        train_ids, val_ids = split_ids(vocab.encode(text), train_config.val_fraction)
-        trainer = Trainer.resume(
-            args.resume, train_ids, val_ids, args.checkpoint_dir, device, text_id(text), args.epochs
-        )
+        trainer, text, vocab, train_ids, val_ids = resume_trainer(args, device)
+        if trainer.finished:
+            print(
+                f"{args.resume} is a finished run ({trainer.epoch} of {trainer.config.epochs} epochs); "
+                "nothing to do (give --epochs N with a larger N to train further)"
+            )
+            return 0
         print(f"resuming from {args.resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
     else:
-        train_config = TrainConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            seq_len=args.seq_len,
-            lr=args.lr,
-            lr_schedule=args.lr_schedule,
-            clip=args.clip,
-            seed=args.seed,
-            val_fraction=args.val_fraction,
-            time_limit=args.time_limit,
-        )
-        vocab = Vocabulary.from_text(text)
-        model_config = ModelConfig(
-            vocab_size=len(vocab),
-            embedding_size=args.embedding_size,
-            hidden_size=args.hidden_size,
-            num_layers=args.num_layers,
-            dropout=args.dropout,
-            backend=args.backend,
-        )
-        torch.manual_seed(train_config.seed)
-        model = CharLSTM(model_config).to(device)
-        train_ids, val_ids = split_ids(vocab.encode(text), train_config.val_fraction)
-        trainer = Trainer(
-            model, vocab, train_ids, val_ids, train_config, args.checkpoint_dir, device, text_id(text)
-        )
+        trainer, text, vocab, train_ids, val_ids = new_trainer(args, device)
+    trainer.model.set_backend(args.backend or TRAINING_BACKEND)
     n_params = sum(p.numel() for p in trainer.model.parameters())
     print(
         f"text: {len(text):,} characters, {len(vocab)} distinct | train {len(train_ids):,} / "
-        f"validation {len(val_ids):,} | model: {n_params:,} parameters on {device} | "
-        f"{trainer.steps_per_epoch} steps per epoch"
+        f"validation {len(val_ids):,} | model: {n_params:,} parameters on {device}, "
+        f"{trainer.model.backend} backend | {trainer.steps_per_epoch} steps per epoch"
     )
-    trainer.fit(progress=not args.no_progress)
+    received = []
+
+    def save_as_on_ctrl_c(signum, frame):  # SIGTERM: stop and save as Ctrl-C does
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, save_as_on_ctrl_c)
+    try:
+        trainer.fit(progress=not args.no_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    last = trainer.checkpoint_dir / "last.pt"
     if trainer.interrupted:
-        print(
-            f"\ninterrupted; checkpoint saved to {trainer.checkpoint_dir / 'last.pt'}\n"
-            f"continue with: python -m lstm_lib train --resume {trainer.checkpoint_dir / 'last.pt'}"
-        )
-        return 130
+        why = "terminated" if received else "interrupted"
+        print(f"\n{why}; checkpoint saved to {last}\ncontinue with: python -m lstm_lib train --resume {last}")
+        return 128 + (received[0] if received else signal.SIGINT)
     best_path = trainer.checkpoint_dir / "best.pt"
     best = load_checkpoint(best_path, map_location=device)
-    model, _ = model_from_checkpoint(best, device)
+    model, _ = model_from_checkpoint(best, device, TRAINING_BACKEND)
     print(
         f"best validation perplexity {perplexity(best['best_val_loss']):.3f} "
         f"({bits_per_character(best['best_val_loss']):.3f} bits/char) after epoch {best['position']['epoch']}"
     )
-    print(f"checkpoints: {best_path} (best) and {trainer.checkpoint_dir / 'last.pt'} (last)")
+    print(f"checkpoints: {best_path} (best) and {last} (last)")
     prompt = args.prompt if all(c in vocab for c in args.prompt) else vocab.decode(val_ids[:1])
     print("\nsample (temperature 0.8):\n")
     print(generate(model, vocab, prompt, args.sample_length, temperature=0.8, seed=0))
@@ -213,7 +336,7 @@ def run_train(args) -> int:
 
 def run_generate(args) -> int:
     device = resolve_device(args.device)
-    model, vocab = model_from_checkpoint(load_checkpoint(args.checkpoint, device), device)
+    model, vocab = model_from_checkpoint(load_checkpoint(args.checkpoint, device), device, TRAINING_BACKEND)
     print(generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed))
     return 0
 
@@ -221,9 +344,11 @@ def run_generate(args) -> int:
 def run_evaluate(args) -> int:
     device = resolve_device(args.device)
     payload = load_checkpoint(args.checkpoint, device)
-    model, vocab = model_from_checkpoint(payload, device)
+    model, vocab = model_from_checkpoint(payload, device, TRAINING_BACKEND)
     config = TrainConfig.from_dict(payload.get("train_config", {}))
-    _, val_ids = split_ids(vocab.encode(load_text(args.text)), config.val_fraction)
+    record = payload.get("text") or _old_text_record(payload)
+    text, _ = load_recorded_text(args.checkpoint, record, args.text)
+    _, val_ids = split_ids(vocab.encode(text), config.val_fraction)
     nll = evaluate(model, batchify(val_ids, config.batch_size).to(device), config.seq_len)
     print(
         f"validation: {len(val_ids):,} characters | loss {nll:.4f} nats/char | "
@@ -251,5 +376,6 @@ def main(argv=None) -> int:
     try:
         return handlers[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        where = f" ({flag(exc.parameter)})" if exc.parameter else ""
+        print(f"error: {exc}{where}", file=sys.stderr)
         return 2

@@ -13,9 +13,9 @@ def next_char_distribution(logits, temperature: float = 1.0, top_k: int | None =
     greedy decoding: all probability on the most likely character.
     """
     if temperature < 0:
-        raise UsageError(f"temperature must be >= 0, got {temperature!r} (--temperature)")
+        raise UsageError(f"temperature must be >= 0, got {temperature!r}", "temperature")
     if top_k is not None and top_k <= 0:
-        raise UsageError(f"top-k must be a positive integer, got {top_k!r} (--top-k)")
+        raise UsageError(f"top_k must be a positive integer, got {top_k!r}", "top_k")
     if temperature == 0:
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
     logits = logits / temperature
@@ -44,9 +44,9 @@ def generate(
         The prompt followed by the generated characters.
     """
     if not prompt:
-        raise UsageError("the prompt must contain at least one character (--prompt)")
+        raise UsageError("the prompt must contain at least one character", "prompt")
     if length < 0:
-        raise UsageError(f"length must be >= 0, got {length!r} (--length)")
+        raise UsageError(f"length must be >= 0, got {length!r}", "length")
     next_char_distribution(torch.zeros(1), temperature, top_k)  # validate the settings
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)

@@ -4,14 +4,18 @@ from dataclasses import asdict, dataclass, fields
 
 from torch import nn
 
-from .backends import BACKENDS
 from .errors import UsageError
 from .layer import StackedLSTM
 
 
 @dataclass
 class ModelConfig:
-    """Sizes of a :class:`CharLSTM`; saved with every checkpoint."""
+    """Sizes of a :class:`CharLSTM`; saved with every checkpoint.
+
+    How the LSTM's backward pass is computed (the backend) is not part of the
+    model: it is chosen each time a model is built or run (``CharLSTM(config,
+    backend=...)``, ``model.set_backend(...)``, ``--backend``).
+    """
 
     vocab_size: int
     embedding_size: int = 64
@@ -19,26 +23,21 @@ class ModelConfig:
     num_layers: int = 1
     dropout: float = 0.0
     forget_bias: float = 1.0
-    backend: str = "autograd"
 
     def __post_init__(self):
         for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                flag = name.replace("_", "-")
-                raise UsageError(f"{name} must be a positive integer, got {value!r} (--{flag})")
+                raise UsageError(f"{name} must be a positive integer, got {value!r}", name)
         if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout!r} (--dropout)")
-        if self.backend not in BACKENDS:
-            raise UsageError(
-                f"unknown backend {self.backend!r}; choose one of: {', '.join(sorted(BACKENDS))}"
-            )
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout!r}", "dropout")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
+        """Ignores keys it does not know (older checkpoints saved a ``backend``)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -48,9 +47,14 @@ class CharLSTM(nn.Module):
 
     Input ids ``(seq_len, batch)`` are embedded, run through a
     :class:`~lstm_lib.layer.StackedLSTM`, and mapped to logits over the vocabulary.
+
+    Args:
+        config: the sizes.
+        backend: how the LSTM is differentiated (:mod:`lstm_lib.backends`); a
+            runtime choice, changed with :meth:`set_backend` and never saved.
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, backend: str = "autograd"):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
@@ -60,7 +64,7 @@ class CharLSTM(nn.Module):
             config.num_layers,
             config.dropout,
             config.forget_bias,
-            config.backend,
+            backend,
         )
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
@@ -88,6 +92,11 @@ class CharLSTM(nn.Module):
         outputs, state, traces = self.lstm.trace(self.embedding(tokens), state)
         return self.head(outputs), state, traces
 
-    def set_backend(self, backend: str) -> None:
+    @property
+    def backend(self) -> str:
+        return self.lstm.layers[0].backend
+
+    def set_backend(self, backend: str) -> "CharLSTM":
+        """Run the LSTM with another backend from now on; returns the model."""
         self.lstm.set_backend(backend)
-        self.config.backend = backend
+        return self

@@ -9,8 +9,20 @@ import time
 import pytest
 import torch
 
+from lstm_lib import (
+    CharLSTM,
+    ModelConfig,
+    TrainConfig,
+    Trainer,
+    UsageError,
+    Vocabulary,
+    __version__,
+    load_checkpoint,
+    model_from_checkpoint,
+    split_ids,
+)
 from lstm_lib import train as train_module
-from lstm_lib.cli import main
+from lstm_lib.cli import main, text_sha256
 
 from .helpers import TEXT
 
@@ -73,7 +85,8 @@ def test_evaluate_reports_perplexity(trained, text_file, capsys):
 def test_resume_from_the_command_line(trained, text_file, capsys):
     args = ["train", "--resume", str(trained / "last.pt"), "--text", str(text_file), "--epochs", "3"]
     assert main([*args, "--checkpoint-dir", str(trained), "--no-progress", "--sample-length", "5"]) == 0
-    assert "resuming from" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "--epochs 3 overrides the saved 2" in out
     assert torch.load(trained / "last.pt", weights_only=True)["position"]["epoch"] == 3
 
 
@@ -183,3 +196,165 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(text_file, tmp_path):
     payload = torch.load(ckpt / "last.pt", weights_only=True)
     assert payload["position"]["step"] >= 1
     assert {p.name for p in ckpt.iterdir()} <= {"best.pt", "last.pt"}, "no temp files left"
+
+
+# -- resume continues the saved run ------------------------------------------------
+
+
+def interrupted_run(tmp_path, text_file, steps=5, **options):
+    """A run on ``text_file`` saved after ``steps`` steps, as Ctrl-C would leave it."""
+    vocab = Vocabulary.from_text(TEXT)
+    config = TrainConfig(epochs=3, batch_size=4, seq_len=20, lr_schedule="cosine", **options)
+    torch.manual_seed(config.seed)
+    model = CharLSTM(ModelConfig(len(vocab), embedding_size=8, hidden_size=16), backend="manual")
+    record = {"path": str(text_file.resolve()), "sha256": text_sha256(TEXT)}
+    trainer = Trainer(
+        model, vocab, *split_ids(vocab.encode(TEXT), 0.1), config, tmp_path / "run", text=record
+    )
+    trainer.fit(progress=False, max_steps=steps)
+    return trainer, tmp_path / "run" / "last.pt"
+
+
+def test_resume_alone_continues_exactly_the_saved_run(tmp_path, text_file, capsys, monkeypatch):
+    straight, _ = interrupted_run(tmp_path / "a", text_file, steps=10**6)
+    _, last = interrupted_run(tmp_path / "b", text_file)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", str(last), "--no-progress", "--sample-length", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "overrides" not in out
+    payload = torch.load(last, weights_only=True)
+    assert payload["position"]["epoch"] == 3, "the saved number of epochs, not a command-line default"
+    assert payload["train_config"]["lr_schedule"] == "cosine"
+    assert payload["text"]["path"] == str(text_file.resolve())
+    assert not (tmp_path / "checkpoints").exists(), "it keeps saving where the run saved"
+    for a, b in zip(straight.model.state_dict().values(), payload["model_state"].values()):
+        assert torch.equal(a, b), "the same weights as a run that was never stopped"
+
+
+def test_a_flag_given_on_resume_overrides_and_says_so(tmp_path, text_file, capsys):
+    _, last = interrupted_run(tmp_path, text_file)
+    args = ["train", "--resume", str(last), "--epochs", "4", "--no-progress", "--sample-length", "5"]
+    assert main(args) == 0
+    assert "--epochs 4 overrides the saved 3" in capsys.readouterr().out
+    assert torch.load(last, weights_only=True)["position"]["epoch"] == 4
+
+
+def test_resuming_a_finished_run_says_so(trained, capsys):
+    capsys.readouterr()
+    assert main(["train", "--resume", str(trained / "last.pt"), "--no-progress"]) == 0
+    assert "is a finished run (2 of 2 epochs); nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        ("missing", ["was trained on", "which is missing", "(--text)"]),
+        ("changed", ["which has changed since", "sha256", "(--text)"]),
+        ("other text", ["but the text given names a different one", "(--text)"]),
+        ("model size", ["sizes cannot change", "--hidden-size"]),
+        ("batch size", ["batch_size cannot change when a run is resumed", "(--batch-size)"]),
+    ],
+)
+def test_resume_refuses_what_would_not_continue_the_run(tmp_path, text_file, capsys, change, fragments):
+    _, last = interrupted_run(tmp_path, text_file)
+    args = ["train", "--resume", str(last), "--no-progress"]
+    if change == "missing":
+        text_file.unlink()
+    elif change == "changed":
+        text_file.write_text(TEXT.replace("wife", "life"), encoding="utf-8")
+    elif change == "other text":
+        other = tmp_path / "other.txt"
+        other.write_text(TEXT.upper(), encoding="utf-8")
+        args += ["--text", str(other)]
+    elif change == "model size":
+        args += ["--hidden-size", "32"]
+    else:
+        args += ["--batch-size", "8"]
+    before = last.read_bytes()
+    assert main(args) == 2
+    one_line_error(capsys, *fragments)
+    assert last.read_bytes() == before
+
+
+def test_a_checkpoint_from_another_library_version_names_both(tmp_path, trained, capsys):
+    payload = torch.load(trained / "last.pt", weights_only=True)
+    payload.update(format_version=7, lstm_lib_version="9.0.0")
+    torch.save(payload, tmp_path / "future.pt")
+    assert main(["train", "--resume", str(tmp_path / "future.pt")]) == 2
+    one_line_error(
+        capsys, "written by lstm_lib 9.0.0 (checkpoint format 7)", f"this is lstm_lib {__version__}"
+    )
+
+
+def test_the_backend_is_chosen_per_command_and_never_saved(trained, tmp_path, capsys):
+    payload = torch.load(trained / "best.pt", weights_only=True)
+    assert "backend" not in payload["model_config"]
+    payload["model_config"]["backend"] = "compiled"  # as lstm_lib 1.0 saved it
+    payload["format_version"] = 1
+    torch.save(payload, tmp_path / "old.pt")
+    model, _ = model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"))
+    assert model.backend == "autograd", "an old checkpoint's backend is ignored"
+    assert (
+        main(["generate", "--checkpoint", str(tmp_path / "old.pt"), "--prompt", "It", "--length", "20"]) == 0
+    )
+    assert len(capsys.readouterr().out) > 20
+
+
+def test_library_errors_name_the_parameter_and_the_cli_the_flag(text_file, tmp_path, capsys):
+    with pytest.raises(UsageError, match=r"^batch_size must be a positive integer, got 0$"):
+        TrainConfig(batch_size=0)
+    args = ["train", "--text", str(text_file), "--checkpoint-dir", str(tmp_path / "c"), "--no-progress"]
+    assert main([*args, "--batch-size", "5000"]) == 2
+    one_line_error(capsys, "too short", "(--batch-size)")
+    assert main([*args, "--val-fraction", "2"]) == 2
+    one_line_error(capsys, "val_fraction must be between 0 and 1", "(--val-fraction)")
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(text_file, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    long_text = tmp_path / "long.txt"
+    long_text.write_text(TEXT * 40, encoding="utf-8")
+    command = [sys.executable, "-m", "lstm_lib", "train", "--text", str(long_text), "--epochs", "50"]
+    process = subprocess.Popen(
+        [*command, "--checkpoint-dir", str(ckpt), "--no-progress", *TINY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert "steps per epoch" in process.stdout.readline()
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "terminated; checkpoint saved" in out and "--resume" in out
+    assert torch.load(ckpt / "last.pt", weights_only=True)["position"]["step"] >= 1
+    assert {p.name for p in ckpt.iterdir()} <= {"best.pt", "last.pt"}, "no temp files left"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs (root only): room for a few small checkpoints, then full."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=False
+    )
+    if result.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint(text_file, tiny_disk, capsys):
+    ckpt = tiny_disk / "ckpt"
+    args = ["train", "--text", str(text_file), "--epochs", "1", "--checkpoint-dir", str(ckpt), *TINY]
+    assert main([*args, "--no-progress", "--sample-length", "5"]) == 0
+    good = (ckpt / "last.pt").read_bytes()
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    (tiny_disk / "filler").write_bytes(b"\0" * (free - len(good) // 2))  # not room for another one
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ckpt / "last.pt"), "--epochs", "2", "--no-progress"]) == 2
+    one_line_error(capsys, "could not save", "No space left on device", "is kept")
+    assert (ckpt / "last.pt").read_bytes() == good
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"], "no half-written file"

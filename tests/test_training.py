@@ -1,12 +1,24 @@
 """Truncated BPTT training: learning, perplexity, checkpoints and exact resume."""
 
+import errno
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lstm_lib import Trainer, evaluate, get_batch, load_checkpoint, model_from_checkpoint, window_starts
+from lstm_lib import (
+    Trainer,
+    UsageError,
+    evaluate,
+    get_batch,
+    load_checkpoint,
+    model_from_checkpoint,
+    train_step,
+    window_starts,
+)
+from lstm_lib import checkpoint as checkpoint_module
+from lstm_lib.checkpoint import CheckpointError
 from lstm_lib.train import TrainingDiverged
 
 from .helpers import data_ids, tiny_trainer
@@ -82,7 +94,11 @@ def test_resume_continues_exactly_as_if_never_stopped(tmp_path, stop_after, sche
     resumed = Trainer.resume(tmp_path / "b" / "last.pt", train_ids, val_ids)
     resumed.fit(progress=False)
 
-    assert _losses(resumed.history) == _losses(straight.history)
+    # A checkpoint keeps the steps of the epoch in progress only; those and every
+    # step after them match the uninterrupted run.
+    continued = _losses(resumed.history)
+    assert len(continued) >= 2 * straight.steps_per_epoch - stop_after
+    assert continued == _losses(straight.history)[-len(continued) :]
     assert [e["val_loss"] for e in resumed.history["epochs"]] == [
         e["val_loss"] for e in straight.history["epochs"]
     ]
@@ -110,7 +126,10 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "b" / "last.pt")["position"]["step"] == 8
     resumed = Trainer.resume(tmp_path / "b" / "last.pt", *data_ids())
     resumed.fit(progress=False)
-    assert _losses(resumed.history) == _losses(straight.history)
+    continued = _losses(resumed.history)
+    assert continued == _losses(straight.history)[-len(continued) :]
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -138,3 +157,66 @@ def test_time_limit_stops_after_the_epoch_that_passes_it():
     trainer = tiny_trainer(epochs=5, time_limit=1e-9)
     history = trainer.fit(progress=False)
     assert len(history["epochs"]) == 1
+
+
+def test_checkpoints_keep_epoch_records_and_only_the_current_epochs_steps(tmp_path):
+    trainer = tiny_trainer(tmp_path, epochs=3)
+    trainer.fit(progress=False, max_steps=2 * trainer.steps_per_epoch + 3)
+    saved = load_checkpoint(tmp_path / "last.pt")["history"]
+    assert [e["epoch"] for e in saved["epochs"]] == [1, 2]
+    assert [s["epoch"] for s in saved["steps"]] == [3, 3, 3]
+    assert len(trainer.history["steps"]) == 2 * trainer.steps_per_epoch + 3, "memory keeps all steps"
+
+
+def test_train_step_detaches_the_state_and_clips_the_global_norm():
+    trainer = tiny_trainer()
+    model, optimizer = trainer.model, trainer.optimizer
+    inputs, targets = get_batch(trainer.train_data, 0, 20)
+    loss, norm, state = train_step(model, optimizer, inputs, targets, None, clip=1e-3)
+    assert loss > 0 and norm > 1e-3
+    assert all(not s.requires_grad for s in state), "the returned state is cut from the graph"
+    attached = tuple(s.clone().requires_grad_() for s in state)
+    next_inputs, next_targets = get_batch(trainer.train_data, 20, 20)
+    train_step(model, optimizer, next_inputs, next_targets, attached, clip=1e-3)
+    assert all(s.grad is None for s in attached), "backpropagation stops at the window's start"
+    clipped = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
+    assert clipped == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_trainer_runs_any_step_function_with_train_steps_signature():
+    calls = []
+
+    def counting_step(*args):
+        calls.append(len(args))
+        return train_step(*args)
+
+    trainer = tiny_trainer(epochs=1)
+    trainer.step_fn = counting_step
+    trainer.fit(progress=False)
+    assert calls == [6] * trainer.steps_per_epoch
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    trainer = tiny_trainer(tmp_path, epochs=2)
+    trainer.fit(progress=False, max_steps=3)
+    good = (tmp_path / "last.pt").read_bytes()
+
+    def disk_full(payload, file):
+        file.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", disk_full)
+    with pytest.raises(CheckpointError, match="No space left on device.*previous last.pt, if any, is kept"):
+        trainer.fit(progress=False, max_steps=1)
+    assert (tmp_path / "last.pt").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"], "no temp file left behind"
+
+
+def test_resume_overrides_only_what_may_change(tmp_path):
+    trainer = tiny_trainer(tmp_path, epochs=2, lr_schedule="cosine")
+    trainer.fit(progress=False, max_steps=3)
+    resumed = Trainer.resume(tmp_path / "last.pt", *data_ids(), overrides={"epochs": 5})
+    assert resumed.config.epochs == 5 and resumed.config.lr_schedule == "cosine"
+    assert resumed.checkpoint_dir == tmp_path
+    with pytest.raises(UsageError, match="batch_size cannot change when a run is resumed"):
+        Trainer.resume(tmp_path / "last.pt", *data_ids(), overrides={"batch_size": 8})

@@ -1,0 +1,134 @@
+"""What a training run saves and restores, so that a resumed run continues exactly.
+
+A checkpoint holds the model and vocabulary (enough to generate), and for
+resuming: the optimizer's state, the position (epoch, window, step), the (H, C)
+carried into the next window, the random-number state, the training text's
+path and SHA-256, and a summary of the history (every epoch's record, and the
+steps of the epoch in progress, which its training loss needs).
+"""
+
+import math
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
+from .errors import UsageError
+
+RESUMABLE_SETTINGS = ("epochs", "lr", "lr_schedule", "clip", "time_limit")
+"""TrainConfig fields a resumed run may change; the others fix how the text is
+cut into streams and windows, which a resumed run must keep."""
+
+
+class RunState:
+    """The bookkeeping half of :class:`~lstm_lib.train.Trainer`: position,
+    elapsed time, best loss, history, and saving and resuming all of it."""
+
+    def __init__(self, checkpoint_dir=None, text=None):
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.text = text  # {"path": ..., "sha256": ...} of the training text, or None
+        self.epoch = 0  # completed epochs
+        self.batch = 0  # windows completed in the current epoch
+        self.step = 0  # optimizer steps in total
+        self.carried_state = None  # (H, C) entering window `batch`, mid-epoch
+        self.elapsed = 0.0  # training seconds, summed over resumed runs
+        self.best_val_loss = math.inf
+        self.history = {"steps": [], "epochs": []}
+        self.interrupted = False
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.config.epochs
+
+    def checkpoint_payload(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        carried = None
+        if self.carried_state is not None:
+            carried = [s.detach().cpu() for s in self.carried_state]
+        current = [s for s in self.history["steps"] if s["epoch"] == self.epoch + 1]
+        return {
+            "lstm_lib_version": __version__,
+            "model_config": self.model.config.to_dict(),
+            "model_state": self.model.state_dict(),
+            "vocab": self.vocab.to_list(),
+            "train_config": self.config.to_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
+            "carried_state": carried,
+            "rng": rng,
+            "elapsed": self.elapsed,
+            "best_val_loss": self.best_val_loss,
+            "history": {"epochs": self.history["epochs"], "steps": current},
+            "text": self.text,
+        }
+
+    def save(self, name: str) -> Path | None:
+        """Write ``checkpoint_dir/name`` atomically; a failed write keeps the old file."""
+        if self.checkpoint_dir is None:
+            return None
+        path = self.checkpoint_dir / name
+        try:
+            return save_checkpoint(path, self.checkpoint_payload())
+        except OSError as exc:
+            raise CheckpointError(
+                f"could not save {path}: {exc.strerror or exc}; the previous {name}, if any, is kept",
+                "checkpoint_dir",
+            ) from None
+
+    def restore(self, payload: dict, device) -> None:
+        """Take position, optimizer, carried state, RNG and history from ``payload``."""
+        self.optimizer.load_state_dict(payload["optimizer_state"])
+        position = payload["position"]
+        self.epoch, self.batch, self.step = position["epoch"], position["batch"], position["step"]
+        if payload["carried_state"] is not None:
+            self.carried_state = tuple(s.to(device) for s in payload["carried_state"])
+        self.elapsed = payload["elapsed"]
+        self.best_val_loss = payload["best_val_loss"]
+        self.history = payload["history"]
+        torch.set_rng_state(payload["rng"]["torch"])
+        if "cuda" in payload["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+
+    @classmethod
+    def resume(cls, path, train_ids, val_ids, device="cpu", checkpoint_dir=None, overrides=None, **options):
+        """Rebuild a trainer from ``path`` so that ``fit`` continues exactly where it stopped.
+
+        Args:
+            path: a ``last.pt`` (or ``best.pt``) written by a trainer.
+            train_ids, val_ids: the same split of the same text as before.
+            checkpoint_dir: where to keep saving; the checkpoint's own folder when None.
+            overrides: ``{field: value}`` for the :data:`RESUMABLE_SETTINGS` to change
+                (more epochs, another time limit, ...); the others are the saved ones.
+            options: passed on to the trainer (``text``, ``step_fn``).
+        """
+        from .train import TrainConfig  # the trainer's config; train imports this module
+
+        payload = load_checkpoint(path, map_location=device)
+        if "optimizer_state" not in payload or "position" not in payload:
+            raise UsageError(f"{path} holds a model only, not a training state; it cannot be resumed")
+        model, vocab = model_from_checkpoint(payload, device)
+        settings = payload["train_config"]
+        for name, value in (overrides or {}).items():
+            if name not in RESUMABLE_SETTINGS:
+                raise UsageError(
+                    f"{name} cannot change when a run is resumed (it was {settings.get(name)!r}); "
+                    f"only {', '.join(RESUMABLE_SETTINGS)} can",
+                    name,
+                )
+            settings = {**settings, name: value}
+        options.setdefault("text", payload.get("text"))
+        trainer = cls(
+            model,
+            vocab,
+            train_ids,
+            val_ids,
+            TrainConfig.from_dict(settings),
+            checkpoint_dir or Path(path).parent,
+            device,
+            **options,
+        )
+        trainer.restore(payload, device)
+        return trainer
