@@ -7,14 +7,17 @@ one source of defaults.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
+import os
 import signal
 import sys
 from pathlib import Path
 
 import torch
 
+from . import distributed
 from .batching import batchify, split_ids
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .corpus import load_pride_and_prejudice, read_text_file
@@ -237,7 +240,7 @@ def given(args, config_class) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def resume_trainer(args, device):
+def resume_trainer(args, device, world):
     """A trainer that continues the run in ``args.resume``; flags given override, one line each."""
     saved = load_checkpoint(args.resume)
     if "position" not in saved or "optimizer_state" not in saved:
@@ -261,7 +264,7 @@ def resume_trainer(args, device):
     val_fraction = saved["train_config"]["val_fraction"]
     train_ids, val_ids = split_ids(vocab.encode(text), val_fraction)
     trainer = Trainer.resume(
-        args.resume, train_ids, val_ids, device, args.checkpoint_dir, overrides, text=record
+        args.resume, train_ids, val_ids, device, args.checkpoint_dir, overrides, text=record, world=world
     )
     return trainer, text, vocab, train_ids, val_ids
 
@@ -271,7 +274,7 @@ def _old_text_record(saved) -> dict | None:
     return {"path": None, "sha256": saved["text_id"]} if saved.get("text_id") else None
 
 
-def new_trainer(args, device):
+def new_trainer(args, device, world):
     text, record = load_text(args.text)
     train_config = TrainConfig(**given(args, TrainConfig))
     vocab = Vocabulary.from_text(text)
@@ -280,14 +283,28 @@ def new_trainer(args, device):
     model = CharLSTM(model_config).to(device)
     train_ids, val_ids = split_ids(vocab.encode(text), train_config.val_fraction)
     checkpoint_dir = args.checkpoint_dir or "checkpoints"
-    trainer = Trainer(model, vocab, train_ids, val_ids, train_config, checkpoint_dir, device, record)
+    trainer = Trainer(
+        model, vocab, train_ids, val_ids, train_config, checkpoint_dir, device, record, world=world
+    )
     return trainer, text, vocab, train_ids, val_ids
 
 
 def run_train(args) -> int:
+    """``train``, in one process or as one rank of a ``torchrun`` job (rank 0 prints and saves)."""
     device = resolve_device(args.device)
+    world = distributed.init(device)
+    try:
+        with contextlib.ExitStack() as stack:
+            if not world.is_main:  # one voice: the other ranks' output goes nowhere
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            return train_in(args, distributed.device_for(world, device), world)
+    finally:
+        distributed.shutdown(world)
+
+
+def train_in(args, device, world) -> int:
     if args.resume:
-        trainer, text, vocab, train_ids, val_ids = resume_trainer(args, device)
+        trainer, text, vocab, train_ids, val_ids = resume_trainer(args, device, world)
         if trainer.finished:
             print(
                 f"{args.resume} is a finished run ({trainer.epoch} of {trainer.config.epochs} epochs); "
@@ -296,13 +313,16 @@ def run_train(args) -> int:
             return 0
         print(f"resuming from {args.resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
     else:
-        trainer, text, vocab, train_ids, val_ids = new_trainer(args, device)
+        trainer, text, vocab, train_ids, val_ids = new_trainer(args, device, world)
     trainer.model.set_backend(args.backend or TRAINING_BACKEND)
     n_params = sum(p.numel() for p in trainer.model.parameters())
+    ranks = (
+        f" | {world.size} processes, {trainer.train_data.shape[1]} streams each" if world.distributed else ""
+    )
     print(
         f"text: {len(text):,} characters, {len(vocab)} distinct | train {len(train_ids):,} / "
         f"validation {len(val_ids):,} | model: {n_params:,} parameters on {device}, "
-        f"{trainer.model.backend} backend | {trainer.steps_per_epoch} steps per epoch"
+        f"{trainer.model.backend} backend | {trainer.steps_per_epoch} steps per epoch{ranks}"
     )
     received = []
 
@@ -318,8 +338,15 @@ def run_train(args) -> int:
     last = trainer.checkpoint_dir / "last.pt"
     if trainer.interrupted:
         why = "terminated" if received else "interrupted"
-        print(f"\n{why}; checkpoint saved to {last}\ncontinue with: python -m lstm_lib train --resume {last}")
+        kept = (
+            "the checkpoint of the last finished epoch is kept at"
+            if world.distributed
+            else "checkpoint saved to"
+        )
+        print(f"\n{why}; {kept} {last}\ncontinue with: python -m lstm_lib train --resume {last}")
         return 128 + (received[0] if received else signal.SIGINT)
+    if not world.is_main:
+        return 0
     best_path = trainer.checkpoint_dir / "best.pt"
     best = load_checkpoint(best_path, map_location=device)
     model, _ = model_from_checkpoint(best, device, TRAINING_BACKEND)

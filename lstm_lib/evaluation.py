@@ -19,7 +19,6 @@ def bits_per_character(nll: float) -> float:
     return nll / math.log(2)
 
 
-@torch.no_grad()
 def evaluate(model, source: torch.Tensor, seq_len: int) -> float:
     """Mean NLL per predicted character over ``source`` (``(rows, batch)``).
 
@@ -27,6 +26,14 @@ def evaluate(model, source: torch.Tensor, seq_len: int) -> float:
     so windows of different lengths weigh what they contain; exp of the result
     is the perplexity. (Averaging per-window perplexities would not be.)
     """
+    total_nll, total_tokens = nll_and_count(model, source, seq_len)
+    return total_nll / total_tokens
+
+
+@torch.no_grad()
+def nll_and_count(model, source: torch.Tensor, seq_len: int) -> tuple[float, int]:
+    """The summed NLL (nats) of every predicted character of ``source``, and how
+    many there are: sums that processes holding parts of a text can add up."""
     was_training = model.training
     model.eval()
     state = model.init_state(source.shape[1], source.device)
@@ -40,4 +47,4 @@ def evaluate(model, source: torch.Tensor, seq_len: int) -> float:
         ).item()
         total_tokens += targets.numel()
     model.train(was_training)
-    return total_nll / total_tokens
+    return total_nll, total_tokens

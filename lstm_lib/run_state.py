@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .errors import UsageError
 
@@ -42,12 +42,14 @@ class RunState:
         return self.epoch >= self.config.epochs
 
     def checkpoint_payload(self) -> dict:
+        """Everything a resumed run needs. In a ``torchrun`` job every rank must call
+        it (the streams' states and random states are gathered from all ranks)."""
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         carried = None
-        if self.carried_state is not None:
-            carried = [s.detach().cpu() for s in self.carried_state]
+        if self.carried_state is not None:  # all streams' states, whatever the number of ranks
+            carried = [distributed.gather_streams(s.detach(), self.world).cpu() for s in self.carried_state]
         current = [s for s in self.history["steps"] if s["epoch"] == self.epoch + 1]
         return {
             "lstm_lib_version": __version__,
@@ -59,6 +61,7 @@ class RunState:
             "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
             "carried_state": carried,
             "rng": rng,
+            "rng_per_rank": distributed.gather_objects(rng, self.world),
             "elapsed": self.elapsed,
             "best_val_loss": self.best_val_loss,
             "history": {"epochs": self.history["epochs"], "steps": current},
@@ -70,8 +73,11 @@ class RunState:
         if self.checkpoint_dir is None:
             return None
         path = self.checkpoint_dir / name
+        payload = self.checkpoint_payload()
+        if not self.world.is_main:
+            return None
         try:
-            return save_checkpoint(path, self.checkpoint_payload())
+            return save_checkpoint(path, payload)
         except OSError as exc:
             raise CheckpointError(
                 f"could not save {path}: {exc.strerror or exc}; the previous {name}, if any, is kept",
@@ -84,13 +90,19 @@ class RunState:
         position = payload["position"]
         self.epoch, self.batch, self.step = position["epoch"], position["batch"], position["step"]
         if payload["carried_state"] is not None:
-            self.carried_state = tuple(s.to(device) for s in payload["carried_state"])
+            self.carried_state = tuple(
+                distributed.shard_streams(s, self.world).to(device) for s in payload["carried_state"]
+            )
         self.elapsed = payload["elapsed"]
         self.best_val_loss = payload["best_val_loss"]
         self.history = payload["history"]
-        torch.set_rng_state(payload["rng"]["torch"])
-        if "cuda" in payload["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+        rng = payload["rng"]
+        per_rank = payload.get("rng_per_rank") or []
+        if len(per_rank) == self.world.size:  # the same number of ranks as before: each its own
+            rng = per_rank[self.world.rank]
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     @classmethod
     def resume(cls, path, train_ids, val_ids, device="cpu", checkpoint_dir=None, overrides=None, **options):

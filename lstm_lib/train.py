@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .batching import batchify, get_batch, window_starts
 from .errors import UsageError
-from .evaluation import bits_per_character, evaluate, perplexity
+from .evaluation import bits_per_character, nll_and_count, perplexity
 from .layer import detach_state
 from .progress import Progress
 from .run_state import RunState
@@ -123,6 +124,8 @@ class Trainer(RunState):
             resumed run finds and checks the same text; None when unknown.
         step_fn: the update of one window, :func:`train_step` or one with its signature
             (a learner's own, for instance).
+        world: this process's place among the ranks of a ``torchrun`` job
+            (:mod:`lstm_lib.distributed`); it then trains on its block of the streams.
     """
 
     def __init__(
@@ -136,14 +139,20 @@ class Trainer(RunState):
         device="cpu",
         text=None,
         step_fn=train_step,
+        world=distributed.SINGLE,
     ):
         self.model = model
         self.vocab = vocab
         self.config = config
         self.device = torch.device(device)
-        self.train_data = batchify(train_ids, config.batch_size, config.seq_len).to(self.device)
-        self.val_data = batchify(val_ids, config.batch_size, 1).to(self.device)
+        self.world = world
+        streams = batchify(train_ids, config.batch_size, config.seq_len)
+        self.train_data = distributed.shard_streams(streams, world).to(self.device)
+        self.val_data = distributed.shard_streams(batchify(val_ids, config.batch_size, 1), world).to(
+            self.device
+        )
         self.starts = window_starts(self.train_data, config.seq_len)
+        self.trained_model = distributed.wrap(model, world, self.device)  # model itself, or its DDP
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.step_fn = step_fn
         super().__init__(checkpoint_dir, text)
@@ -163,7 +172,7 @@ class Trainer(RunState):
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
         loss, grad_norm, state = self.step_fn(
-            self.model, self.optimizer, inputs, targets, state, self.config.clip
+            self.trained_model, self.optimizer, inputs, targets, state, self.config.clip
         )
         self.stop_if_diverged("loss", loss)
         self.stop_if_diverged("gradient norm", grad_norm)
@@ -184,7 +193,7 @@ class Trainer(RunState):
         """
         cfg = self.config
         self.interrupted = False
-        bar = Progress(cfg.epochs * self.steps_per_epoch, self.step, enabled=progress)
+        bar = Progress(cfg.epochs * self.steps_per_epoch, self.step, enabled=progress and self.world.is_main)
         steps_this_call = 0
         try:
             while self.epoch < cfg.epochs:
@@ -212,13 +221,17 @@ class Trainer(RunState):
                     break
         except KeyboardInterrupt:
             self.interrupted = True
-            self.save("last.pt")
+            if not self.world.distributed:  # ranks stop at different steps: keep the epoch's checkpoint
+                self.save("last.pt")
         finally:
             bar.close()
         return self.history
 
     def record_step(self, loss, grad_norm, tokens, seconds) -> dict:
         """Count one finished step and add it to the history."""
+        if self.world.distributed:  # every rank's mean over the same number of characters
+            (loss_sum,) = distributed.sum_over_ranks(loss, world=self.world)
+            loss, tokens = loss_sum / self.world.size, tokens * self.world.size
         self.elapsed += seconds
         self.batch += 1
         self.step += 1
@@ -237,7 +250,9 @@ class Trainer(RunState):
         """End the epoch: validation perplexity, history, checkpoints."""
         epoch_steps = [s for s in self.history["steps"] if s["epoch"] == self.epoch + 1]
         train_loss = sum(s["loss"] for s in epoch_steps) / max(len(epoch_steps), 1)
-        val_loss = evaluate(self.model, self.val_data, self.config.seq_len)
+        nll, count = nll_and_count(self.model, self.val_data, self.config.seq_len)
+        nll, count = distributed.sum_over_ranks(nll, count, world=self.world)
+        val_loss = nll / count  # over the whole validation text, token-weighted
         self.stop_if_diverged("validation loss", val_loss)
         self.epoch += 1
         self.batch = 0
@@ -252,7 +267,7 @@ class Trainer(RunState):
             "elapsed": self.elapsed,
         }
         self.history["epochs"].append(record)
-        Progress.write(
+        self.say(
             f"epoch {self.epoch:3d} | train loss {train_loss:.3f} | val loss {val_loss:.3f} | "
             f"val ppl {record['val_ppl']:.3f} | {self.elapsed:6.1f} s"
         )
@@ -261,6 +276,11 @@ class Trainer(RunState):
             self.best_val_loss = val_loss
             self.save("best.pt")
         return record
+
+    def say(self, line: str) -> None:
+        """Print a line (rank 0 only)."""
+        if self.world.is_main:
+            Progress.write(line)
 
     def stop_if_diverged(self, what: str, value: float) -> None:
         """Raise :class:`TrainingDiverged` when ``value`` is NaN or infinite.
