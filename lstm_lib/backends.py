@@ -1,28 +1,40 @@
 """Ways to run the LSTM recurrence over a whole sequence.
 
-Every backend takes the precomputed input projection and returns the same
-numbers; they differ only in how the backward pass is produced:
+Every backend returns the same numbers; they differ only in how the backward
+pass is produced:
 
 - ``"autograd"``: a Python loop over :func:`lstm_lib.cell.lstm_step`;
   autograd records every step and differentiates it.
-- ``"manual"``: the same loop inside one :class:`torch.autograd.Function` whose
-  backward is written by hand (:mod:`lstm_lib.manual_backward`): the gate
-  math in few in-place operations (tanh through σ, its faster relative), and
-  dW_h as one product over all ``seq_len * batch`` rows.
-- ``"compiled"``: the hand-written backward again, with each step's
-  elementwise work (forward and backward) done by a kernel that
-  ``torch.compile`` generates on first use (:mod:`lstm_lib.compiled`).
+- ``"manual"``: the loops of :mod:`lstm_lib.manual_backward` inside one
+  :class:`torch.autograd.Function` whose backward is written by hand, with
+  the eager step kernels of :mod:`lstm_lib.step_kernels`.
+- ``"compiled"``: the same loops with the step kernels that ``torch.compile``
+  generates on first use (:mod:`lstm_lib.compiled`).
 
-``"manual"`` and ``"compiled"`` do their per-step matrix products through
-:mod:`lstm_lib.matmul` (oneDNN on CPUs, as ``nn.LSTM`` does).
+``"manual"`` and ``"compiled"`` do their matrix products, the input projection
+included, through :mod:`lstm_lib.matmul` (oneDNN on CPUs, as ``nn.LSTM`` does).
 """
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
-from .cell import lstm_step
-from .compiled import run_compiled
+from . import compiled, matmul
+from .cell import LSTMCell, lstm_step
 from .errors import UsageError
-from .manual_backward import run_manual
+from .manual_backward import run_sequence
+from .step_kernels import EAGER
+
+
+class Backend(NamedTuple):
+    """A named way to run a layer: ``input_projection(cell, X)`` turns
+    ``(seq_len, batch, input)`` into ``X W_x + b`` ``(seq_len, batch, 4*hidden)``,
+    and ``run(XW, H, C, W_h)`` walks the steps (as :func:`run_autograd`)."""
+
+    name: str
+    input_projection: Callable
+    run: Callable
 
 
 def run_autograd(XW, H, C, W_h):
@@ -45,12 +57,40 @@ def run_autograd(XW, H, C, W_h):
     return torch.stack(outputs), H, C
 
 
-BACKENDS = {"autograd": run_autograd, "compiled": run_compiled, "manual": run_manual}
+def run_manual(XW, H, C, W_h):
+    """The hand-written backward with the eager step kernels; as :func:`run_autograd`."""
+    return run_sequence(XW, H, C, W_h, EAGER)
 
 
-def get_backend(name: str):
-    """The sequence runner called ``name``; a clear error for unknown names."""
+def run_compiled(XW, H, C, W_h):
+    """The hand-written backward with the compiled step kernels; as :func:`run_autograd`.
+
+    Raises:
+        UsageError: when ``torch.compile`` cannot compile here.
+    """
+    return run_sequence(XW, H, C, W_h, compiled.compiled_kernels_for(H))
+
+
+def onednn_projection(cell, X):
+    """``X W_x + b`` whose product and gradient products use oneDNN where that pays."""
+    return matmul.linear(X, cell.W_x, cell.b)
+
+
+BACKENDS = {
+    backend.name: backend
+    for backend in (
+        Backend("autograd", LSTMCell.input_projection, run_autograd),
+        Backend("compiled", onednn_projection, run_compiled),
+        Backend("manual", onednn_projection, run_manual),
+    )
+}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; a clear error for unknown names."""
     try:
         return BACKENDS[name]
     except KeyError:
-        raise UsageError(f"unknown backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}") from None
+        raise UsageError(
+            f"unknown backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}", "backend"
+        ) from None

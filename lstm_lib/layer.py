@@ -3,9 +3,10 @@
 import torch
 from torch import nn
 
-from . import matmul
 from .backends import get_backend
-from .cell import LSTMCell, lstm_step
+from .cell import LSTMCell
+from .manual_backward import forward_sequence
+from .step_kernels import EAGER
 
 GATE_TRACE_NAMES = ("I", "F", "O", "C_tilde", "C", "H")
 """Keys of the per-step activations returned by ``trace``."""
@@ -22,12 +23,20 @@ class LSTMLayer(nn.Module):
     def __init__(self, input_size, hidden_size, forget_bias=1.0, backend="autograd"):
         super().__init__()
         self.cell = LSTMCell(input_size, hidden_size, forget_bias)
-        self.backend = backend
-        get_backend(backend)  # fail early on a misspelt name
+        self.set_backend(backend)
 
     @property
     def hidden_size(self) -> int:
         return self.cell.hidden_size
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend in use."""
+        return self._backend.name
+
+    def set_backend(self, backend: str) -> None:
+        """Run with the backend called ``backend`` from now on."""
+        self._backend = get_backend(backend)
 
     def init_state(self, batch_size, device=None, dtype=None):
         """Zero ``(H_0, C_0)``, each ``(batch, hidden)``."""
@@ -47,11 +56,8 @@ class LSTMLayer(nn.Module):
         """
         if state is None:
             state = self.init_state(X.shape[1], X.device, X.dtype)
-        if self.backend == "autograd":
-            XW = self.cell.input_projection(X)  # one large product for all steps
-        else:  # the same product, and its gradients, through oneDNN where that pays
-            XW = matmul.linear(X, self.cell.W_x, self.cell.b)
-        outputs, H, C = get_backend(self.backend)(XW, state[0], state[1], self.cell.W_h)
+        XW = self._backend.input_projection(self.cell, X)  # one large product for all steps
+        outputs, H, C = self._backend.run(XW, state[0], state[1], self.cell.W_h)
         return outputs, (H, C)
 
     @torch.no_grad()
@@ -64,14 +70,13 @@ class LSTMLayer(nn.Module):
         """
         if state is None:
             state = self.init_state(X.shape[1], X.device, X.dtype)
-        H, C = state
-        steps = {name: [] for name in GATE_TRACE_NAMES}
-        for XW_t in self.cell.input_projection(X).unbind(0):
-            H, C, (I, F, O, C_tilde) = lstm_step(XW_t, H, C, self.cell.W_h)
-            for name, value in zip(GATE_TRACE_NAMES, (I, F, O, C_tilde, C, H)):
-                steps[name].append(value)
-        trace = {name: torch.stack(values) for name, values in steps.items()}
-        return trace["H"], (H, C), trace
+        XW = self._backend.input_projection(self.cell, X)
+        W_h = self.cell.W_h.contiguous()
+        H_all, C_T, (C_prev, gates, _) = forward_sequence(XW.contiguous(), *state, W_h, EAGER)
+        I, F, O, C_tilde = torch.stack(gates).split(self.hidden_size, dim=2)
+        C = torch.stack([*C_prev[1:], C_T])  # C_1 … C_T
+        trace = dict(zip(GATE_TRACE_NAMES, (I, F, O, C_tilde, C, H_all[1:]), strict=True))
+        return trace["H"], (H_all[-1], C_T), trace
 
 
 class StackedLSTM(nn.Module):
@@ -98,9 +103,9 @@ class StackedLSTM(nn.Module):
         return self.layers[0].hidden_size
 
     def set_backend(self, backend: str) -> None:
-        get_backend(backend)
+        """Run every layer with the backend called ``backend`` from now on."""
         for layer in self.layers:
-            layer.backend = backend
+            layer.set_backend(backend)
 
     def init_state(self, batch_size, device=None, dtype=None):
         """Zero ``(H, C)``, each ``(num_layers, batch, hidden)``."""

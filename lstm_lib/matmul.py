@@ -14,35 +14,56 @@ during generation, a PyTorch without oneDNN) it is ``torch.mm``. Both
 compute the same float32 product; only the order of the additions, and so the
 last bits, differ.
 
-Set :data:`use_onednn` to False, or use :func:`onednn_allowed`, to measure the
-difference (chapter 13 does).
+oneDNN's linear operation is reached through two private operators,
+``torch.ops.mkldnn._linear_pointwise`` and ``_reorder_linear_weight``, whose
+positional arguments PyTorch does not document. So they are used only after a
+check at first use: a small product, and one with a reordered weight, must
+match ``torch.mm``. Should the check fail (an exception or a wrong number),
+every product takes the public ``torch.mm`` path from then on, and a
+debug-level ``logging`` note says why. :func:`product_path` tells which path
+runs.
+
+Use :func:`onednn_allowed` to switch oneDNN off inside a ``with`` block, to
+measure the difference (chapter 13 does).
 """
 
+import contextvars
+import logging
 from contextlib import contextmanager
 
 import torch
 
-use_onednn = True
-"""Whether these products may use oneDNN at all."""
+logger = logging.getLogger(__name__)
 
 MIN_ONEDNN_MACS = 2**21
 """oneDNN's linear op costs about 17 µs per call however small the product, so
 below about two million multiply-adds PyTorch's general product is as fast or faster.
-Measured on a 2-core AMD EPYC: ``(8, 256) @ (256, 1024)`` takes 38 µs in oneDNN
-against 91 µs, ``(32, 128) @ (128, 512)`` 32 µs against 37 µs,
+Measured on a 2-core AMD EPYC with AVX-512: ``(8, 256) @ (256, 1024)`` takes 38 µs
+in oneDNN against 91 µs, ``(32, 128) @ (128, 512)`` 32 µs against 37 µs,
 ``(8, 128) @ (128, 512)`` 19 µs against 17 µs, and generation's
-``(1, 256) @ (256, 1024)`` 22 µs against 15 µs."""
+``(1, 256) @ (256, 1024)`` 22 µs against 15 µs.
+
+Only that kind of CPU was measured. The threshold must also hold on CPUs with
+AVX2 and no AVX-512, where both libraries run narrower kernels: before relying
+on it there, time the same four products with and without
+``onednn_allowed(False)`` (``benchmarks/bench_lstm.py`` records the instruction
+set and the product path next to its results)."""
+
+ONEDNN = "oneDNN"
+"""What :func:`product_path` returns when oneDNN computes the large products."""
+
+_allowed = contextvars.ContextVar("onednn_allowed", default=True)
 
 
 @contextmanager
 def onednn_allowed(allowed: bool):
-    """Set :data:`use_onednn` inside a ``with`` block (to measure what it changes)."""
-    global use_onednn
-    previous, use_onednn = use_onednn, allowed
+    """Allow or forbid oneDNN for the products inside a ``with`` block (and
+    restore the previous choice after it)."""
+    token = _allowed.set(allowed)
     try:
         yield
     finally:
-        use_onednn = previous
+        _allowed.reset(token)
 
 
 def _find_onednn():
@@ -56,23 +77,78 @@ def _find_onednn():
     return None, None  # pragma: no cover
 
 
-_onednn_linear, _onednn_reorder = _find_onednn()
+class CheckedOneDNN:
+    """oneDNN's private linear ops, used only once they have computed a
+    product right.
+
+    Args:
+        linear: ``torch.ops.mkldnn._linear_pointwise`` or None.
+        reorder: ``torch.ops.mkldnn._reorder_linear_weight`` or None.
+    """
+
+    def __init__(self, linear, reorder):
+        self.linear = linear
+        self.reorder = reorder
+        self._path = None  # decided at the first call of path()
+
+    def path(self) -> str:
+        """:data:`ONEDNN`, or ``"torch.mm (why oneDNN is not used)"``; the check
+        runs on the first call, and a failure is logged once."""
+        if self._path is None:
+            problem = self._problem()
+            self._path = ONEDNN if problem is None else f"torch.mm ({problem})"
+            if problem is not None:
+                logger.debug("lstm_lib.matmul: products use torch.mm: %s", problem)
+        return self._path
+
+    def works(self) -> bool:
+        return self.path() == ONEDNN
+
+    def product(self, X, W_out_in, bias=None):
+        """``X W_out_inᵀ + bias``: oneDNN's linear takes the weight as (out, in)."""
+        return self.linear(X, W_out_in, bias, "none", [None], "")
+
+    def _problem(self):
+        """None if a plain and a reordered-weight product match ``torch.mm``,
+        else what went wrong."""
+        if self.linear is None or self.reorder is None:
+            return "this PyTorch has no oneDNN"
+        generator = torch.Generator().manual_seed(0)
+        X, W, b = (torch.randn(*shape, generator=generator) for shape in ((8, 32), (32, 48), (48,)))
+        expected = torch.mm(X, W)
+        try:
+            plain = self.product(X, W.t().contiguous(), b)
+            reordered = self.product(X, self.reorder(W.t().contiguous(), X.shape[0]))
+        except Exception as error:  # any failure of an undocumented op means: do not use it
+            return f"oneDNN's linear failed its check: {type(error).__name__}: {error}".splitlines()[0]
+        for name, got, want in (("product", plain, expected + b), ("reordered product", reordered, expected)):
+            if not (isinstance(got, torch.Tensor) and got.shape == want.shape):
+                return f"oneDNN's {name} returned the wrong shape"
+            if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+                return f"oneDNN's {name} differs from torch.mm by {(got - want).abs().max().item():.2g}"
+        return None
+
+
+_onednn = CheckedOneDNN(*_find_onednn())
+
+
+def product_path() -> str:
+    """Which library computes the products large enough for oneDNN to pay here:
+    :data:`ONEDNN`, or ``"torch.mm (the reason)"``."""
+    if not _allowed.get():
+        return "torch.mm (onednn_allowed(False))"
+    return _onednn.path()
 
 
 def _onednn_pays(W, rows):
     """Whether oneDNN should compute ``(rows, W.shape[0]) @ W``."""
     return (
-        use_onednn
-        and _onednn_linear is not None
-        and W.device.type == "cpu"
+        W.device.type == "cpu"
         and W.dtype == torch.float32
         and rows * W.shape[0] * W.shape[1] >= MIN_ONEDNN_MACS
+        and _allowed.get()
+        and _onednn.works()
     )
-
-
-def _onednn_product(X, W_out_in, bias=None):
-    """``X W_out_inᵀ + bias`` in oneDNN, whose linear takes the weight as (out, in)."""
-    return _onednn_linear(X, W_out_in, bias, "none", [None], "")
 
 
 class FixedWeightProduct:
@@ -93,7 +169,7 @@ class FixedWeightProduct:
         self.W = W
         # oneDNN's linear takes the weight as (out_features, in_features), here
         # reordered once into its blocked layout.
-        self.packed = _onednn_reorder(W.t().contiguous(), batch) if _onednn_pays(W, batch) else None
+        self.packed = _onednn.reorder(W.t().contiguous(), batch) if _onednn_pays(W, batch) else None
 
     @property
     def uses_onednn(self) -> bool:
@@ -102,7 +178,7 @@ class FixedWeightProduct:
     def __call__(self, rows):
         if self.packed is None:
             return rows @ self.W
-        return _onednn_product(rows, self.packed)
+        return _onednn.product(rows, self.packed)
 
 
 def summed_outer_products(X, Y):
@@ -115,7 +191,7 @@ def summed_outer_products(X, Y):
     """
     if not _onednn_pays(Y, X.shape[1]):  # (a, rows) @ (rows, b)
         return X.t() @ Y
-    return _onednn_product(X.t(), Y.t())  # Xᵀ (Yᵀ)ᵀ
+    return _onednn.product(X.t(), Y.t())  # Xᵀ (Yᵀ)ᵀ
 
 
 class _OneDNNLinear(torch.autograd.Function):
@@ -124,7 +200,7 @@ class _OneDNNLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, W, b):
         ctx.save_for_backward(X, W)
-        return _onednn_product(X, W.t().contiguous(), b)
+        return _onednn.product(X, W.t().contiguous(), b)
 
     @staticmethod
     def backward(ctx, dY):
@@ -132,7 +208,7 @@ class _OneDNNLinear(torch.autograd.Function):
         dY = dY.contiguous()
         need_X, need_W, need_b = ctx.needs_input_grad
         # dY Wᵀ: W, (in, out), is already the (out', in') layout oneDNN wants
-        dX = _onednn_product(dY, W.contiguous()) if need_X else None
+        dX = _onednn.product(dY, W.contiguous()) if need_X else None
         dW = summed_outer_products(X, dY) if need_W else None
         db = dY.sum(0) if need_b else None
         return dX, dW, db

@@ -9,8 +9,10 @@ import torch
 import torch._inductor.exc
 
 from lstm_lib import CharLSTM, ModelConfig, UsageError, compiled
-from lstm_lib.backends import BACKENDS, get_backend, run_autograd
-from lstm_lib.manual_backward import LSTMSequence, backward_sequence, forward_sequence, run_manual
+from lstm_lib.backends import BACKENDS, get_backend, run_autograd, run_compiled, run_manual
+from lstm_lib.cell import lstm_step
+from lstm_lib.manual_backward import LSTMSequence, backward_sequence, forward_sequence
+from lstm_lib.step_kernels import EAGER, StepKernels
 
 
 def random_inputs(seq_len=6, batch=3, hidden=5, dtype=torch.float64, seed=0):
@@ -55,7 +57,11 @@ def test_manual_matches_autograd_for_every_subset_of_inputs(requires_grad):
 
 def test_manual_gradcheck_of_the_function_itself():
     XW, H0, C0, W_h = (t.requires_grad_() for t in random_inputs(seq_len=4, batch=2, hidden=3))
-    assert torch.autograd.gradcheck(LSTMSequence.apply, (XW, H0, C0, W_h))
+
+    def sequence(XW, H0, C0, W_h):
+        return LSTMSequence.apply(XW, H0, C0, W_h, EAGER)
+
+    assert torch.autograd.gradcheck(sequence, (XW, H0, C0, W_h))
 
 
 def test_manual_without_grad_builds_no_graph_and_keeps_no_activations():
@@ -66,17 +72,17 @@ def test_manual_without_grad_builds_no_graph_and_keeps_no_activations():
     ref_outputs, ref_H, ref_C = run_autograd(*inputs)
     assert not outputs.requires_grad and outputs.grad_fn is None
     assert torch.allclose(outputs, ref_outputs, atol=1e-6) and torch.allclose(C, ref_C, atol=1e-6)
-    _, _, saved = forward_sequence(*inputs, keep_activations=False)
+    _, _, saved = forward_sequence(*inputs, EAGER, keep_activations=False)
     assert saved == ([], [], []), "inference keeps no per-step activations"
 
 
 def test_backward_sequence_returns_gate_gradients_of_every_step():
     XW, H0, C0, W_h = random_inputs(seq_len=5)
-    _, _, (C_prev, gates, tanh_C) = forward_sequence(XW, H0, C0, W_h)
+    _, _, (C_prev, gates, tanh_C) = forward_sequence(XW, H0, C0, W_h, EAGER)
     assert [len(kept) for kept in (C_prev, gates, tanh_C)] == [5, 5, 5]
     d_outputs = torch.randn(5, 3, 5, dtype=torch.float64)
     zeros = torch.zeros_like(H0)
-    dA, dH0, dC0 = backward_sequence(d_outputs, zeros, zeros, W_h, C_prev, gates, tanh_C)
+    dA, dH0, dC0 = backward_sequence(d_outputs, zeros, zeros, W_h, C_prev, gates, tanh_C, EAGER)
     XW_leaf = XW.clone().requires_grad_()
     outputs, _, _ = run_autograd(XW_leaf, H0, C0, W_h)
     (outputs * d_outputs).sum().backward()
@@ -118,17 +124,18 @@ def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeyp
     def broken_kernel(*args):
         raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
 
-    monkeypatch.setattr(compiled, "_fused_gates", compiled.FusedGates(broken_kernel, broken_kernel))
+    monkeypatch.setattr(compiled, "_kernels", StepKernels(broken_kernel, broken_kernel))
     monkeypatch.setattr(compiled, "_compiled_for", set())
-    with pytest.raises(UsageError, match="--backend manual"):
-        compiled.run_compiled(*random_inputs(dtype=torch.float32))
+    with pytest.raises(UsageError, match="choose the backend manual") as caught:
+        run_compiled(*random_inputs(dtype=torch.float32))
+    assert caught.value.parameter == "backend"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_kernels_match_the_eager_step_arithmetic(dtype):
     inputs = random_inputs(dtype=dtype)
     ref_out, ref_grads = forward_and_grads(run_manual, inputs)
-    out, grads = forward_and_grads(compiled.run_compiled, inputs)
+    out, grads = forward_and_grads(run_compiled, inputs)
     atol = 1e-5 if dtype == torch.float32 else 1e-12
     for a, b in zip(out + tuple(grads), ref_out + tuple(ref_grads), strict=True):
         assert torch.allclose(a, b, atol=atol)
@@ -137,8 +144,48 @@ def test_compiled_kernels_match_the_eager_step_arithmetic(dtype):
 def test_compiled_kernels_compile_once_per_shape():
     from torch._dynamo.utils import counters
 
-    forward_and_grads(compiled.run_compiled, random_inputs(seq_len=7, batch=2, hidden=4, dtype=torch.float32))
+    forward_and_grads(run_compiled, random_inputs(seq_len=7, batch=2, hidden=4, dtype=torch.float32))
     graphs = counters["stats"]["unique_graphs"]
     # another window length, and every step's buffers at other offsets: no new graph
-    forward_and_grads(compiled.run_compiled, random_inputs(seq_len=9, batch=2, hidden=4, dtype=torch.float32))
+    forward_and_grads(run_compiled, random_inputs(seq_len=9, batch=2, hidden=4, dtype=torch.float32))
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+def kernel_kinds():
+    return {"eager": EAGER, "compiled": compiled.compiled_kernels()}
+
+
+def one_step(batch=3, hidden=5, seed=1):
+    """``(XW_t, H_prev, C_prev, W_h)`` in float64, and upstream gradients for H_t and C_t."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    inputs = (r(batch, 4 * hidden), r(batch, hidden), r(batch, hidden), r(hidden, 4 * hidden) / hidden**0.5)
+    return inputs, r(batch, hidden), r(batch, hidden)
+
+
+@pytest.mark.parametrize("kind", ["eager", "compiled"])
+def test_step_kernels_forward_is_lstm_step(kind):
+    (XW_t, H_prev, C_prev, W_h), _, _ = one_step()
+    H, C, (I, F, O, C_tilde) = lstm_step(XW_t, H_prev, C_prev, W_h)
+    gates, C_k, tanh_C, H_k = kernel_kinds()[kind].forward(H_prev @ W_h, XW_t, C_prev)
+    assert torch.allclose(gates, torch.cat([I, F, O, C_tilde], dim=1), atol=1e-12)
+    assert torch.allclose(C_k, C, atol=1e-12) and torch.allclose(H_k, H, atol=1e-12)
+    assert torch.allclose(tanh_C, torch.tanh(C), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["eager", "compiled"])
+def test_step_kernels_backward_is_autograd_of_one_step(kind):
+    (XW_t, H_prev, C_prev, W_h), dH, dC_next = one_step()
+    XW_leaf, C_leaf = XW_t.clone().requires_grad_(), C_prev.clone().requires_grad_()
+    H, C, _ = lstm_step(XW_leaf, H_prev, C_leaf, W_h)
+    d_out = torch.randn(dH.shape, generator=torch.Generator().manual_seed(2), dtype=dH.dtype)
+    ((H * (dH + d_out)).sum() + (C * dC_next).sum()).backward()
+    kernels = kernel_kinds()[kind]
+    gates, _, tanh_C, _ = kernels.forward(H_prev @ W_h, XW_t, C_prev)
+    dA = torch.full_like(XW_t, float("nan"))  # every element must be written
+    dC_prev = kernels.backward(dH, d_out, dC_next.clone(), gates, tanh_C, C_prev, dA)
+    assert torch.allclose(dA, XW_leaf.grad, atol=1e-12), "dA_t: the gradient of the pre-activations"
+    assert torch.allclose(dC_prev, C_leaf.grad, atol=1e-12), "dC_{t-1}"

@@ -1,5 +1,8 @@
 """The recurrence's products agree with float64 ``torch.mm``, whichever library
-computes them, and oneDNN is used exactly where it is meant to be."""
+computes them, oneDNN is used exactly where it is meant to be, and only after
+it has passed its check."""
+
+import logging
 
 import pytest
 import torch
@@ -7,7 +10,7 @@ import torch
 from lstm_lib import matmul
 from lstm_lib.matmul import FixedWeightProduct, summed_outer_products
 
-onednn = pytest.mark.skipif(matmul._onednn_linear is None, reason="this PyTorch has no oneDNN")
+onednn = pytest.mark.skipif(not matmul._onednn.works(), reason="no working oneDNN in this PyTorch")
 
 
 def random(*shape, dtype=torch.float32, seed=0):
@@ -20,9 +23,8 @@ def library(request, monkeypatch):
     products (so these small tests exercise it) and with oneDNN off."""
     if request.param == "onednn always":
         monkeypatch.setattr(matmul, "MIN_ONEDNN_MACS", 0)
-    if request.param == "torch only":
-        monkeypatch.setattr(matmul, "use_onednn", False)
-    return request.param
+    with matmul.onednn_allowed(request.param != "torch only"):
+        yield request.param
 
 
 @pytest.mark.parametrize("batch", [1, 64])
@@ -66,12 +68,16 @@ def test_onednn_is_used_only_where_it_pays():
         assert not FixedWeightProduct(W_h, 64).uses_onednn
 
 
+@onednn
 def test_onednn_allowed_restores_the_setting():
-    assert matmul.use_onednn
+    assert matmul.product_path() == matmul.ONEDNN
     with pytest.raises(ValueError), matmul.onednn_allowed(False):
-        assert not matmul.use_onednn
+        assert matmul.product_path().startswith("torch.mm")
+        with matmul.onednn_allowed(True):
+            assert matmul.product_path() == matmul.ONEDNN
+        assert not FixedWeightProduct(random(256, 1024), 64).uses_onednn
         raise ValueError
-    assert matmul.use_onednn
+    assert matmul.product_path() == matmul.ONEDNN
 
 
 @pytest.mark.parametrize("needs_X_grad", [True, False])
@@ -90,3 +96,45 @@ def test_linear_and_its_gradients_match_addmm(library, needs_X_grad):
     expected_grads = [g for g, t in zip(expected_grads, (X, W, b), strict=True) if t.requires_grad]
     for got, want in zip(grads, expected_grads, strict=True):
         assert torch.allclose(got.double(), want, atol=1e-4)
+
+
+def wrong_by_one(X, W, bias, *rest):
+    return torch.nn.functional.linear(X, W.to_dense() if W.is_mkldnn else W, bias) + 1
+
+
+def raising(*args):
+    raise RuntimeError("mkldnn::_linear_pointwise() expected 6 arguments")
+
+
+@onednn
+@pytest.mark.parametrize("broken_linear", [raising, wrong_by_one], ids=["raises", "wrong numbers"])
+def test_a_broken_onednn_op_falls_back_to_torch_mm_and_says_so_once(monkeypatch, caplog, broken_linear):
+    calls = []
+
+    def counted(*args):
+        calls.append(args)
+        return broken_linear(*args)
+
+    checked = matmul.CheckedOneDNN(counted, matmul._onednn.reorder)
+    monkeypatch.setattr(matmul, "_onednn", checked)
+    W, rows = random(256, 1024), random(64, 256, seed=1)
+    expected = rows.double() @ W.double()
+    with caplog.at_level(logging.DEBUG, logger="lstm_lib.matmul"):
+        for _ in range(2):
+            product = FixedWeightProduct(W, 64)  # big enough for oneDNN to pay
+            assert not product.uses_onednn
+            assert torch.allclose(product(rows).double(), expected, atol=1e-4)
+            assert torch.allclose(summed_outer_products(rows, rows @ W).double(),
+                                  rows.double().t() @ expected, atol=1e-2)  # fmt: skip
+            assert torch.allclose(matmul.linear(rows, W, torch.zeros(1024)).double(), expected, atol=1e-4)
+    assert len(calls) <= 2, "the broken op ran in the check (a product and a reordered one), never again"
+    assert matmul.product_path().startswith("torch.mm (oneDNN")
+    notes = [record for record in caplog.records if record.name == "lstm_lib.matmul"]
+    assert len(notes) == 1 and notes[0].levelno == logging.DEBUG
+    assert "torch.mm" in notes[0].getMessage()
+
+
+def test_a_pytorch_without_onednn_uses_torch_mm(monkeypatch):
+    monkeypatch.setattr(matmul, "_onednn", matmul.CheckedOneDNN(None, None))
+    assert matmul.product_path() == "torch.mm (this PyTorch has no oneDNN)"
+    assert not FixedWeightProduct(random(256, 1024), 64).uses_onednn

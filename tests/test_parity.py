@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from lstm_lib import CharLSTM, LSTMCell, ModelConfig, StackedLSTM, matmul
+from lstm_lib import CharLSTM, LSTMCell, LSTMLayer, ModelConfig, StackedLSTM, lstm_step, matmul
 from lstm_lib.backends import BACKENDS
 from lstm_lib.interop import copy_from_torch_lstm, torch_layout
+from lstm_lib.layer import GATE_TRACE_NAMES
 
 TOL = 1e-5
 
@@ -96,11 +97,10 @@ def test_gradcheck_float64(backend):
     C0 = torch.randn(2, 2, 4, dtype=torch.float64, requires_grad=True)
     params = list(layer.parameters())
 
+    names = [name for name, _ in layer.named_parameters()]
+
     def fn(X, H0, C0, *weights):
-        with torch.nn.utils.stateless._reparametrize_module(
-            layer, dict(zip([n for n, _ in layer.named_parameters()], weights))
-        ):
-            out, (H, C) = layer(X, (H0, C0))
+        out, (H, C) = torch.func.functional_call(layer, dict(zip(names, weights, strict=True)), (X, (H0, C0)))
         return out, H, C
 
     assert torch.autograd.gradcheck(fn, (X, H0, C0, *[p.detach().requires_grad_() for p in params]))
@@ -117,8 +117,23 @@ def test_trace_records_every_gate_and_agrees_with_forward():
     for trace in traces:
         assert set(trace) == {"I", "F", "O", "C_tilde", "C", "H"}
         assert all(v.shape == (8, 3, 6) for v in trace.values())
-        assert torch.allclose(trace["H"], trace["O"] * torch.tanh(trace["C"]))
+        assert torch.allclose(trace["H"], trace["O"] * torch.tanh(trace["C"]), atol=1e-6)
     assert torch.allclose(traces[1]["H"][-1], H[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_trace_is_lstm_step_at_every_step(backend):
+    torch.manual_seed(0)
+    layer = LSTMLayer(4, 6, backend=backend)
+    X, H, C = torch.randn(7, 3, 4), torch.randn(3, 6), torch.randn(3, 6)
+    outputs, (H_T, C_T), trace = layer.trace(X, (H, C))
+    with torch.no_grad():
+        for t, XW_t in enumerate(layer.cell.input_projection(X).unbind(0)):
+            H, C, (I, F, O, C_tilde) = lstm_step(XW_t, H, C, layer.cell.W_h)
+            for name, value in zip(GATE_TRACE_NAMES, (I, F, O, C_tilde, C, H), strict=True):
+                assert torch.allclose(trace[name][t], value, atol=1e-6), f"{name} at step {t}"
+    assert torch.equal(outputs, trace["H"]) and torch.equal(H_T, trace["H"][-1])
+    assert torch.allclose(C_T, C, atol=1e-6)
 
 
 def test_untrained_loss_is_close_to_log_vocab_size():
