@@ -1,0 +1,209 @@
+"""The student track: ``my_lstm`` written by ``lstm_lib.course start``, graded by ``grade``,
+and used by ``use_student_package``."""
+
+import re
+import shutil
+
+import nbformat
+import pytest
+import torch
+
+import lstm_lib
+from lstm_lib import course
+from lstm_lib.course.__main__ import main
+from lstm_lib.course.exercises import EXERCISES, PACKAGE, plain_title
+from lstm_lib.course.package import TEMPLATE
+
+from .conftest import ROOT
+
+NAMES = [exercise.name for exercise in EXERCISES]
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """A folder whose my_lstm holds the reference solutions."""
+    path = tmp_path_factory.mktemp("filled")
+    course.write_package(path, solutions=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stubs")
+    assert main(["start", str(path)]) == 0
+    return path
+
+
+def _copy_with(tmp_path, source, module, old, new):
+    """A copy of ``source``'s my_lstm with one edit in ``module``.py."""
+    shutil.copytree(source / PACKAGE, tmp_path / PACKAGE)
+    path = tmp_path / PACKAGE / f"{module}.py"
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in the solution of {module}.py"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return tmp_path
+
+
+def test_the_filled_package_passes_every_check(filled, capsys):
+    rng = torch.get_rng_state()
+    assert main(["grade", str(filled)]) == 0
+    table = capsys.readouterr().out
+    rows = [line.split() for line in table.splitlines() if line.split() and line.split()[0] in NAMES]
+    assert [row[0] for row in rows] == NAMES
+    assert all(row[-1] == "pass" for row in rows), table
+    assert table.rstrip().endswith(f"{len(NAMES)} of {len(NAMES)} pass")
+    assert torch.equal(torch.get_rng_state(), rng), "grading changed the global random state"
+
+
+def test_the_stub_package_is_not_started(stubs, capsys):
+    assert main(["grade", str(stubs)]) == 1
+    table = capsys.readouterr().out
+    results = course.grade(stubs)
+    assert [r.status for r in results] == [course.NOT_STARTED] * len(NAMES)
+    for result, exercise in zip(results, EXERCISES):
+        assert f"see chapter {exercise.sections[0][0]}, section “" in result.message
+        assert result.message in table
+
+
+def test_every_stub_raises_and_no_solution_is_left(stubs):
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (stubs / PACKAGE).glob("*.py"))
+    assert "SOLUTION" not in text
+    for solution_line in ("C = F * C_prev + I * C_tilde", "loss.backward()", "view(batch_size, rows).t()"):
+        assert solution_line not in text
+    for exercise in EXERCISES:
+        assert f'raise NotImplementedError("{exercise.stub_message()}")' in text, exercise.name
+    marked = re.findall(r"# BEGIN SOLUTION (\w+)", "".join(p.read_text() for p in TEMPLATE.glob("*.py")))
+    assert set(marked) == set(NAMES)
+
+
+def test_every_section_named_exists_in_its_chapter():
+    headings = {}
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        headings[int(path.name[:2])] = {plain_title(h) for h in re.findall(r"^#{2,3} (.+?)\s*$", text, re.M)}
+    for exercise in EXERCISES:
+        for chapter, title in exercise.sections:
+            assert plain_title(title) in headings[chapter], (
+                f"{exercise.name}: chapter {chapter} has no “{title}”"
+            )
+
+
+EVALUATE_SUM = (
+    'targets.reshape(-1), reduction="sum"\n        ).item()\n        total_tokens += targets.numel()'
+)
+BROKEN = {  # one known mistake: (module, solution text, broken text, function, diagnosis)
+    "forget-gate-tanh": (
+        "cell",
+        "F = torch.sigmoid(pre_F)",
+        "F = torch.tanh(pre_F)",
+        "lstm_step",
+        "F_t looks like it uses tanh instead of σ",
+    ),
+    "missing-detach": (
+        "train",
+        "        state = tuple(s.detach() for s in state)\n",
+        "        pass\n",
+        "train_step",
+        "the state is not detached between windows: the second train_step backpropagates into the first",
+    ),
+    "per-window-perplexity": (
+        "evaluation",
+        EVALUATE_SUM,
+        "targets.reshape(-1)\n        ).item()\n        total_tokens += 1",
+        "evaluate",
+        "perplexity is averaged per window, not per token",
+    ),
+    "top-k-plus-one": (
+        "sampling",
+        "logits.topk(top_k, dim=-1)",
+        "logits.topk(top_k + 1, dim=-1)",
+        "next_char_distribution",
+        "top-k keeps k+1 characters",
+    ),
+    "layer-outputs-C": (
+        "layer",
+        "            outputs.append(H)",
+        "            outputs.append(C)",
+        "LSTMLayer",
+        "the outputs stack C_t; they should stack H_t",
+    ),
+}
+
+
+@pytest.mark.parametrize(("module", "old", "new", "name", "message"), BROKEN.values(), ids=BROKEN)
+def test_one_broken_function_is_named_with_its_mistake(filled, tmp_path, module, old, new, name, message):
+    results = course.grade(_copy_with(tmp_path, filled, module, old, new))
+    failed = [r for r in results if not r.passed]
+    assert [r.name for r in failed] == [name], failed
+    assert failed[0].status == course.FAIL
+    assert message in failed[0].message
+
+
+def test_a_fixed_file_is_graded_afresh(filled, tmp_path):
+    broken = _copy_with(tmp_path, filled, "cell", "H = O * torch.tanh(C)", "H = O * C")
+    (result,) = [r for r in course.grade(broken) if not r.passed]
+    assert result.message == "H_t uses C_t instead of tanh(C_t)"
+    shutil.copy(filled / PACKAGE / "cell.py", broken / PACKAGE / "cell.py")
+    assert all(r.passed for r in course.grade(broken))
+
+
+def test_a_file_that_does_not_import_fails_its_own_rows(filled, tmp_path):
+    broken = _copy_with(tmp_path, filled, "sampling", "import torch\n", "import torch\ndef broken(:\n")
+    failed = [r for r in course.grade(broken) if not r.passed]
+    assert [r.name for r in failed] == ["next_char_distribution"]
+    assert "my_lstm/sampling.py does not import: SyntaxError" in failed[0].message
+    assert "line 4 of my_lstm/sampling.py" in failed[0].message
+
+
+def test_bad_input_is_one_line_with_the_fix(tmp_path, capsys):
+    assert main(["grade", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    fix = f"python -m lstm_lib.course start {tmp_path}"
+    assert err == f"error: no my_lstm package in {tmp_path}; create one with `{fix}`"
+    assert main(["grade", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    with pytest.raises(lstm_lib.UsageError, match="no my_lstm package"):
+        course.grade(tmp_path)
+
+
+def test_start_refuses_to_overwrite_unless_forced(tmp_path, capsys):
+    assert main(["start", str(tmp_path)]) == 0
+    cell = tmp_path / PACKAGE / "cell.py"
+    cell.write_text("# my work\n", encoding="utf-8")
+    assert main(["start", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err and cell.read_text() == "# my work\n"
+    assert main(["start", str(tmp_path), "--force"]) == 0
+    assert "NotImplementedError" in cell.read_text()
+    assert not list((tmp_path / PACKAGE).glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_use_student_package_takes_the_learners_passing_functions(filled, stubs, tmp_path, capsys):
+    shutil.copytree(stubs / PACKAGE, tmp_path / PACKAGE)
+    for module in ("layer", "train"):  # LSTMLayer, StackedLSTM and train_step written; lstm_step not
+        shutil.copy(filled / PACKAGE / f"{module}.py", tmp_path / PACKAGE / f"{module}.py")
+    chosen = course.use_student_package(tmp_path)
+    line = capsys.readouterr().out
+    mine = ["LSTMLayer", "StackedLSTM", "train_step"]
+    assert line == (
+        f"Using your my_lstm for: {', '.join(mine)}; the reference lstm_lib for: "
+        f"{', '.join(n for n in NAMES if n not in mine)}\n"
+    )
+    assert chosen.mine() == mine
+    assert chosen.LSTMLayer.__module__ == "my_lstm.layer" and chosen.train_step.__module__ == "my_lstm.train"
+    assert chosen.lstm_step is lstm_lib.lstm_step and chosen.CharLSTM is lstm_lib.CharLSTM
+    # The learner's layer runs with the reference step in place of their unfinished one.
+    outputs, _ = chosen.LSTMLayer(3, 4)(torch.randn(5, 2, 3))
+    assert outputs.shape == (5, 2, 4)
+
+
+def test_use_student_package_finds_the_package_or_falls_back(filled, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MY_LSTM_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    chosen = course.use_student_package()
+    assert capsys.readouterr().out == "Using the reference lstm_lib (no my_lstm found)\n"
+    assert chosen.path is None and chosen.evaluate is lstm_lib.evaluate and chosen.mine() == []
+    monkeypatch.setenv("MY_LSTM_DIR", str(filled))
+    chosen = course.use_student_package(quiet=True)
+    assert capsys.readouterr().out == ""
+    assert chosen.mine() == NAMES and chosen.path == (filled / PACKAGE).resolve()
