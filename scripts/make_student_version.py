@@ -14,7 +14,10 @@ In every chapter notebook (book/*.ipynb):
 - every other cell is kept with its outputs, so the text reads as in the book.
 
 The rest of book/ (images, assets; not the instructor page) is copied alongside, so
-relative links keep working. The output folder is replaced.
+relative links keep working, and the learner's package ``my_lstm/`` (every function a
+stub, as ``python -m lstm_lib.course start`` writes it) is written next to the notebooks,
+to be checked with ``python -m lstm_lib.course grade student/``. The output folder is
+replaced.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from lstm_lib.course import write_package
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -69,6 +74,7 @@ def write_student_version(out: Path, notebooks: list[Path] | None = None) -> lis
         target = out / path.name
         nbformat.write(student_notebook(nb), target)
         written.append(target)
+    write_package(out)
     return written
 
 
@@ -83,6 +89,9 @@ def main() -> int:
     for path in written:
         print(path)
     print(f"{len(written)} student notebooks in {args.out}")
+    print(
+        f"the package to fill in: {args.out / 'my_lstm'} (grade: python -m lstm_lib.course grade {args.out})"
+    )
     return 0
 
 

@@ -174,6 +174,17 @@ def test_exercises_have_labels_and_plain_titles(path):
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
+def test_the_stub_package_is_written_next_to_the_notebooks(student_dir):
+    """The student version carries my_lstm with every exercise a stub, gradable in place."""
+    from lstm_lib.course import NOT_STARTED, grade
+    from lstm_lib.course.package import package_files
+
+    package = student_dir / "my_lstm"
+    assert {p.name for p in package.glob("*.py")} == set(package_files())
+    assert "NotImplementedError" in (package / "cell.py").read_text(encoding="utf-8")
+    assert {r.status for r in grade(student_dir)} == {NOT_STARTED}
+
+
 def test_nbformat_roundtrip_of_student_notebooks(student_dir):
     for path in sorted(student_dir.glob("*.ipynb")):
         nbformat.validate(nbformat.read(path, as_version=4))
