@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything the course needs in ./.venv, then fetch the corpus.
+# Set up everything the course needs in ./.venv, then check the corpus.
 #
-#   bash scripts/setup.sh           # the library, the book tooling and the corpus
+#   bash scripts/setup.sh           # the library and the book tooling; checks the corpus
 #   bash scripts/setup.sh --tests   # also the browser-test tools (Chromium, MathJax)
 #
 # Safe to run again: each step skips what is already in place.
@@ -20,13 +20,7 @@ echo "==> installing requirements"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 
-# The corpus comes from Debian's r-cran-janeaustenr package when nothing else
-# is reachable; apt needs its package lists for that.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
-    echo "==> apt-get update"
-    apt-get update -qq
-fi
-echo "==> fetching Pride and Prejudice"
+echo "==> checking Pride and Prejudice"
 .venv/bin/python -c "from lstm_lib.corpus import load_pride_and_prejudice as load; print(f'{len(load()):,} characters ready')"
 
 if $with_tests; then
