@@ -15,7 +15,13 @@ each backend's time to ``nn.LSTM``'s. Usage:
     python benchmarks/bench_lstm.py --quick    # book size only, under a minute
     python benchmarks/bench_lstm.py --device cuda
 
-Results go to stdout and to ``benchmarks/results/`` (a markdown table and a plot).
+Results go to stdout and to ``benchmarks/results/`` (a markdown table and a
+plot), in files named after the device and, on a CPU, its widest vector
+instructions: ``bench_cpu_avx512`` where ``/proc/cpuinfo`` lists ``avx512f``,
+``bench_cpu_avx2`` on AVX2 machines without it. The header of each table
+records the CPU model, its instruction set, the PyTorch version, the number of
+threads, which library computed the per-step products (oneDNN or
+``torch.mm``) and how long compiling the step kernels took.
 
 Much of a CPU training step's time can be the kernel handing out fresh memory
 pages: the step allocates and frees tens of megabytes, and every first touch
@@ -23,7 +29,7 @@ of a 4 KiB page is a page fault. ``nn.LSTM`` suffers from it more than the
 from-scratch backends. Run the script as ``THP_MEM_ALLOC_ENABLE=1 python
 benchmarks/bench_lstm.py`` to have PyTorch place large tensors on 2 MiB
 transparent huge pages (it reads the variable when it starts); the table then
-says so, and the files are named ``bench_<device>_thp``.
+says so, and the files are named ``bench_cpu_<kind>_thp``.
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
 wait for a descheduled partner make every small parallel operation
@@ -37,16 +43,18 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm_lib import CharLSTM, ModelConfig
+from lstm_lib import CharLSTM, ModelConfig, compiled, matmul
 from lstm_lib.atomic import atomic_write
 from lstm_lib.backends import BACKENDS
 from lstm_lib.errors import UsageError
+from lstm_lib.matmul import FixedWeightProduct
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VOCAB_SIZE = 80  # about the size of Pride and Prejudice's character set
@@ -81,8 +89,9 @@ def make_model(name: str, size: Size, device) -> nn.Module:
     config = ModelConfig(VOCAB_SIZE, 64, size.hidden_size, size.num_layers)
     if name == REFERENCE:
         return TorchLSTMModel(config).to(device)
-    config.backend = name
-    return CharLSTM(config).to(device)
+    model = CharLSTM(config).to(device)
+    model.lstm.set_backend(name)
+    return model
 
 
 def synchronize(device):
@@ -148,13 +157,17 @@ def timed(fn, device) -> float:
 def measure(size, names, args, device, log):
     """Warm every contestant up, then time them in alternating rounds.
 
-    Returns ``{(workload, name): [seconds, ...]}`` and the first-call seconds
-    (which include compilation for compiled backends).
+    Returns ``{(workload, name): [seconds, ...]}`` and the first-call seconds,
+    with ``("compile", "compiled")`` the seconds that compiling the step
+    kernels for the training step's shape took (before that step's first call).
     """
     workloads = {}
     first_call = {}
     for name in names:
         model = make_model(name, size, device)
+        if name == "compiled":
+            H = torch.zeros(args.batch, size.hidden_size, device=device)
+            first_call[("compile", name)] = timed(partial(compiled.compiled_kernels_for, H), device)
         train = TrainStep(model, args.batch, args.window, device)
         gen = Generation(model, args.gen_length, device)
         for label, fn in (("train", train), ("generate", gen)):
@@ -194,16 +207,84 @@ def table(results, names, args, device) -> str:
                 f"| {size} | {name} | {1000 * train:.1f} | {args.batch * args.window / train:,.0f} | "
                 f"{train / ref_train:.2f} | {args.gen_length / gen:,.0f} | {gen / ref_gen:.2f} |"
             )
-    compiled = [(size, name, first[("train", name)]) for size, (_, first) in results.items()
-                for name in names if name == "compiled"]  # fmt: skip
-    if compiled:
+    if "compiled" in names:
         lines.append("")
         lines.append(
-            "First training step of `compiled` (includes compiling forward and backward): "
-            + ", ".join(f"{s}: {sec:.1f} s" for s, _, sec in compiled)
+            "First training step of `compiled`, after its kernels were compiled: "
+            + ", ".join(
+                f"{size}: {first[('train', 'compiled')]:.2f} s" for size, (_, first) in results.items()
+            )
             + "."
         )
     return "\n".join(lines)
+
+
+def cpu_flags():
+    """``(model name, set of instruction-set flags)`` from ``/proc/cpuinfo``, or
+    ``(None, None)`` where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            lines = cpuinfo.read().splitlines()
+    except OSError:
+        return None, None
+    fields = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("model name"), set(fields.get("flags", "").split())
+
+
+def cpu_kind() -> str:
+    """``avx512`` where the CPU has AVX-512 (``avx512f``), ``avx2`` where it has
+    AVX2 only, else PyTorch's name for the CPU's vector capability."""
+    _, flags = cpu_flags()
+    if flags and "avx512f" in flags:
+        return "avx512"
+    if flags and "avx2" in flags:
+        return "avx2"
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+def product_library(size, batch, device) -> str:
+    """Which library computed the per-step products ``(batch, hidden) @ (hidden, 4*hidden)``."""
+    if device.type != "cpu":
+        return "torch.mm"
+    if FixedWeightProduct(torch.zeros(size.hidden_size, 4 * size.hidden_size), batch).uses_onednn:
+        return matmul.ONEDNN
+    path = matmul.product_path()
+    return "torch.mm (below lstm_lib.matmul.MIN_ONEDNN_MACS)" if path == matmul.ONEDNN else path
+
+
+def header(command, results, args, device) -> str:
+    """The results file's title and what the numbers depend on: machine, versions, paths taken."""
+    lines = [
+        "# LSTM backends against nn.LSTM",
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
+    if device.type == "cpu":
+        model, flags = cpu_flags()
+        avx512 = "unknown" if flags is None else ("yes" if "avx512f" in flags else "no")
+        lines.append(
+            f"- CPU: {model or platform.processor() or platform.machine()}; avx512f: {avx512} "
+            f"(results kind `{cpu_kind()}`; PyTorch's kernels: {torch.backends.cpu.get_cpu_capability()})"
+        )
+        lines.append(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
+    else:
+        lines.append(f"- GPU: {device_name(device)}; torch {torch.__version__}")
+    lines.append(
+        "- per-step products: "
+        + ", ".join(f"{size}: {product_library(size, args.batch, device)}" for size in results)
+    )
+    compile_times = [(size, first[("compile", "compiled")]) for size, (_, first) in results.items()
+                     if ("compile", "compiled") in first]  # fmt: skip
+    if compile_times:
+        lines.append(
+            "- compiling the step kernels (first compiled step, forward and backward): "
+            + ", ".join(f"{size}: {seconds:.1f} s" for size, seconds in compile_times)
+        )
+    return "\n".join(lines) + "\n\n"
 
 
 def device_name(device) -> str:
@@ -261,7 +342,9 @@ def parse_args(argv):
         help="wall-clock time, or this process's CPU time (steadier on a busy machine)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the table and the plot")
-    parser.add_argument("--tag", default=None, help="file name stem (default: bench_<device>[_thp][_quick])")
+    parser.add_argument(
+        "--tag", default=None, help="file name stem (default: bench_<device>[_<cpu kind>][_thp][_quick])"
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 15)
     args.gen_length = args.gen_length or (50 if args.quick else 200)
@@ -297,14 +380,12 @@ def main(argv=None) -> int:
     if HUGE_PAGES:
         command = "THP_MEM_ALLOC_ENABLE=1 " + command
     print(report)
-    stem = args.tag or f"bench_{device.type}" + ("_thp" if HUGE_PAGES else "") + (
-        "_quick" if args.quick else ""
-    )
-    header = (
-        f"# LSTM backends against nn.LSTM\n\nCommand: `{command.strip()}` (torch {torch.__version__})\n\n"
+    kind = f"_{cpu_kind()}" if device.type == "cpu" else ""
+    stem = args.tag or (
+        f"bench_{device.type}{kind}" + ("_thp" if HUGE_PAGES else "") + ("_quick" if args.quick else "")
     )
     with atomic_write(args.out / f"{stem}.md") as file:
-        file.write((header + report + "\n").encode("utf-8"))
+        file.write((header(command.strip(), results, args, device) + report + "\n").encode("utf-8"))
     with atomic_write(args.out / f"{stem}.png") as file:
         plot(results, names, file)
     log(f"wrote {args.out / (stem + '.md')} and {args.out / (stem + '.png')}")

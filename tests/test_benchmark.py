@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -37,22 +38,56 @@ def table_rows(markdown: str):
     return [line for line in markdown.splitlines() if line.startswith("| 1 × 256 |")]
 
 
+def cpu_kind():
+    """The results-file kind the benchmark should pick on this machine: avx512, avx2, or None if unknown."""
+    try:
+        flags = next(
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+        )
+    except (OSError, StopIteration):
+        return None
+    flags = flags.split(":", 1)[1].split()
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else None
+
+
+def results_file(folder: Path, suffix: str) -> Path:
+    """The one ``bench_cpu_<kind><suffix>.md`` the benchmark wrote, checking the kind in its name."""
+    [path] = folder.glob(f"bench_cpu_*{suffix}.md")
+    if cpu_kind() is not None:
+        assert path.name == f"bench_cpu_{cpu_kind()}{suffix}.md"
+    return path
+
+
 def test_benchmark_writes_a_table_with_every_contestant(tmp_path):
     result = run_benchmark(tmp_path)
     assert result.returncode == 0, result.stderr
-    table = (tmp_path / "bench_cpu_quick.md").read_text()
+    path = results_file(tmp_path, "_quick")
+    table = path.read_text()
     rows = table_rows(table)
     assert [row.split("|")[2].strip() for row in rows] == ["nn.LSTM", "manual"]
     assert rows[0].split("|")[5].strip() == "1.00", "the reference's ratio to itself"
     assert "huge pages" not in table
-    assert (tmp_path / "bench_cpu_quick.png").stat().st_size > 0
+    assert path.with_suffix(".png").stat().st_size > 0
     assert not list(tmp_path.glob(".*tmp*")), "no temporary files left behind"
+
+
+def test_benchmark_records_what_its_numbers_depend_on(tmp_path):
+    result = run_benchmark(tmp_path, "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    table = results_file(tmp_path, "_quick").read_text()
+    head = table.split("| size |")[0]
+    if cpu_kind() is not None:
+        assert f"avx512f: {'yes' if cpu_kind() == 'avx512' else 'no'}" in head
+    assert f"torch {torch.__version__}, 1 threads" in head
+    # batch 4 × hidden 256 is a product too small for oneDNN to pay
+    assert "per-step products: 1 × 256: torch.mm (" in head
+    assert "compiling the step kernels" not in head, "no compiled backend ran"
 
 
 def test_benchmark_names_huge_pages_in_its_table_and_file(tmp_path):
     result = run_benchmark(tmp_path, env={"THP_MEM_ALLOC_ENABLE": "1"})
     assert result.returncode == 0, result.stderr
-    table = (tmp_path / "bench_cpu_thp_quick.md").read_text()
+    table = results_file(tmp_path, "_thp_quick").read_text()
     assert "THP_MEM_ALLOC_ENABLE=1 python benchmarks/bench_lstm.py" in table
     assert "huge pages" in table and len(table_rows(table)) == 2
 
