@@ -15,6 +15,12 @@ import torch
 from . import __version__, distributed
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .errors import UsageError
+from .progress import Progress
+
+
+class TrainingDiverged(UsageError):
+    """The loss became NaN or infinite."""
+
 
 RESUMABLE_SETTINGS = ("epochs", "lr", "lr_schedule", "clip", "time_limit")
 """TrainConfig fields a resumed run may change; the others fix how the text is
@@ -40,6 +46,47 @@ class RunState:
     @property
     def finished(self) -> bool:
         return self.epoch >= self.config.epochs
+
+    def record_step(self, loss, grad_norm, tokens, seconds) -> dict:
+        """Count one finished step and add it to the history."""
+        if self.world.distributed:  # every rank's mean over the same number of characters
+            (loss_sum,) = distributed.sum_over_ranks(loss, world=self.world)
+            loss, tokens = loss_sum / self.world.size, tokens * self.world.size
+        self.elapsed += seconds
+        self.batch += 1
+        self.step += 1
+        record = {
+            "step": self.step,
+            "epoch": self.epoch + 1,
+            "loss": loss,
+            "grad_norm": grad_norm,
+            "clipped": self.config.clip > 0 and grad_norm > self.config.clip,
+            "tokens_per_s": tokens / seconds,
+        }
+        self.history["steps"].append(record)
+        return record
+
+    def say(self, line: str) -> None:
+        """Print a line (rank 0 only)."""
+        if self.world.is_main:
+            Progress.write(line)
+
+    def stop_if_diverged(self, what: str, value: float) -> None:
+        """Raise :class:`TrainingDiverged` when ``value`` is NaN or infinite.
+
+        Nothing is saved then, so ``last.pt`` stays the last good checkpoint.
+        """
+        if math.isfinite(value):
+            return
+        kept = ""
+        last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
+        if last is not None and last.exists():
+            kept = f"the last good checkpoint is kept at {last}; "
+        raise TrainingDiverged(
+            f"{what} became {value} at epoch {self.epoch + 1}, step {self.step + 1}; "
+            f"{kept}try a smaller lr or clip",
+            "lr",
+        )
 
     def checkpoint_payload(self) -> dict:
         """Everything a resumed run needs. In a ``torchrun`` job every rank must call

@@ -21,13 +21,9 @@ from .errors import UsageError
 from .evaluation import bits_per_character, nll_and_count, perplexity
 from .layer import detach_state
 from .progress import Progress
-from .run_state import RunState
+from .run_state import RunState, TrainingDiverged  # noqa: F401 (TrainingDiverged is part of this module's API)
 
 LR_SCHEDULES = ("constant", "cosine")
-
-
-class TrainingDiverged(UsageError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -227,25 +223,6 @@ class Trainer(RunState):
             bar.close()
         return self.history
 
-    def record_step(self, loss, grad_norm, tokens, seconds) -> dict:
-        """Count one finished step and add it to the history."""
-        if self.world.distributed:  # every rank's mean over the same number of characters
-            (loss_sum,) = distributed.sum_over_ranks(loss, world=self.world)
-            loss, tokens = loss_sum / self.world.size, tokens * self.world.size
-        self.elapsed += seconds
-        self.batch += 1
-        self.step += 1
-        record = {
-            "step": self.step,
-            "epoch": self.epoch + 1,
-            "loss": loss,
-            "grad_norm": grad_norm,
-            "clipped": self.config.clip > 0 and grad_norm > self.config.clip,
-            "tokens_per_s": tokens / seconds,
-        }
-        self.history["steps"].append(record)
-        return record
-
     def validate(self) -> dict:
         """End the epoch: validation perplexity, history, checkpoints."""
         epoch_steps = [s for s in self.history["steps"] if s["epoch"] == self.epoch + 1]
@@ -276,25 +253,3 @@ class Trainer(RunState):
             self.best_val_loss = val_loss
             self.save("best.pt")
         return record
-
-    def say(self, line: str) -> None:
-        """Print a line (rank 0 only)."""
-        if self.world.is_main:
-            Progress.write(line)
-
-    def stop_if_diverged(self, what: str, value: float) -> None:
-        """Raise :class:`TrainingDiverged` when ``value`` is NaN or infinite.
-
-        Nothing is saved then, so ``last.pt`` stays the last good checkpoint.
-        """
-        if math.isfinite(value):
-            return
-        kept = ""
-        last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
-        if last is not None and last.exists():
-            kept = f"the last good checkpoint is kept at {last}; "
-        raise TrainingDiverged(
-            f"{what} became {value} at epoch {self.epoch + 1}, step {self.step + 1}; "
-            f"{kept}try a smaller lr or clip",
-            "lr",
-        )
