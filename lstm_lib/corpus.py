@@ -30,6 +30,7 @@ CORPUS_FILENAME = "pride_and_prejudice.txt"
 CORPUS_URL = (
     "https://raw.githubusercontent.com/lstm-from-scratch/lstm-from-scratch/main/data/" + CORPUS_FILENAME
 )
+"""Where a copy comes from when none is found; ``$LSTM_LIB_CORPUS_URL`` names a mirror instead."""
 DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -61,7 +62,8 @@ def load_pride_and_prejudice() -> str:
     """Return the janeaustenr text of *Pride and Prejudice*, lines joined by ``"\\n"``.
 
     The first ``pride_and_prejudice.txt`` found in :func:`search_dirs` is read; if there is
-    none, it is downloaded from :data:`CORPUS_URL` and saved in the first of those folders.
+    none, it is downloaded from :data:`CORPUS_URL` (or ``$LSTM_LIB_CORPUS_URL``) and saved
+    in the first of those folders.
 
     Raises:
         CorpusError: when a file found or downloaded does not match the checksum, or the
@@ -72,21 +74,20 @@ def load_pride_and_prejudice() -> str:
         if path.is_file():
             return _verified(path.read_bytes(), str(path), f"delete {path} to download a fresh copy")
 
+    url = os.environ.get("LSTM_LIB_CORPUS_URL") or CORPUS_URL
     target = search_dirs()[0] / CORPUS_FILENAME
-    by_hand = (
-        f"download {CORPUS_URL} by hand and save it as {target} (or in a folder named by LSTM_LIB_DATA_DIR)"
-    )
-    print(f"downloading Pride and Prejudice from {CORPUS_URL}", file=sys.stderr)
+    by_hand = f"download {url} by hand and save it as {target} (or in a folder named by LSTM_LIB_DATA_DIR)"
+    print(f"downloading Pride and Prejudice from {url}", file=sys.stderr)
     try:
-        request = urllib.request.Request(CORPUS_URL, headers={"User-Agent": "lstm_lib"})
+        request = urllib.request.Request(url, headers={"User-Agent": "lstm_lib"})
         with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
             data = response.read()
     except urllib.error.HTTPError as exc:
-        raise CorpusError(f"cannot download {CORPUS_URL} (HTTP {exc.code} {exc.reason}): {by_hand}") from None
+        raise CorpusError(f"cannot download {url} (HTTP {exc.code} {exc.reason}): {by_hand}") from None
     except (OSError, http.client.HTTPException) as exc:  # no network, a broken transfer
         reason = " ".join(str(getattr(exc, "reason", None) or exc).split()) or type(exc).__name__
-        raise CorpusError(f"cannot download {CORPUS_URL} ({reason}): {by_hand}") from None
-    text = _verified(data, f"the download from {CORPUS_URL}", f"nothing was saved; try again or {by_hand}")
+        raise CorpusError(f"cannot download {url} ({reason}): {by_hand}") from None
+    text = _verified(data, f"the download from {url}", f"nothing was saved; try again or {by_hand}")
     try:
         with atomic_write(target) as file:
             file.write(data)

@@ -10,17 +10,21 @@ installs lstm_lib from the repository with ``%pip``. This test reproduces that:
 3. one fast chapter copied alone to an empty folder outside the repository;
 4. the chapter executed in that environment's kernel, with ``google.colab`` present in
    ``sys.modules`` so that its own setup cell runs the ``%pip install``, pointed at the
-   clone instead of github.com; the corpus comes from the package's own fetching into an
-   empty ``LSTM_LIB_DATA_DIR``.
+   clone instead of github.com; the corpus comes from the package's own download into an
+   empty ``LSTM_LIB_DATA_DIR``, from the clone's ``data/`` served on 127.0.0.1 as the
+   repository serves it (``LSTM_LIB_CORPUS_URL``).
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import re
 import subprocess
 import textwrap
+import threading
 import venv
 from pathlib import Path
 
@@ -113,7 +117,14 @@ def test_chapter_runs_like_in_colab(tmp_path):
     data_dir = tmp_path / "empty-data-dir"
     data_dir.mkdir()
     env["LSTM_LIB_DATA_DIR"] = str(data_dir)
-    _run([python, tmp_path / "driver.py", notebook, workdir], env=env, cwd=workdir)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clone / "data"))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        env["LSTM_LIB_CORPUS_URL"] = f"http://127.0.0.1:{server.server_port}/pride_and_prejudice.txt"
+        try:
+            _run([python, tmp_path / "driver.py", notebook, workdir], env=env, cwd=workdir)
+        finally:
+            server.shutdown()
 
     executed = nbformat.read(notebook, as_version=4)
     errors = [
