@@ -11,7 +11,7 @@ import torch
 import lstm_lib
 from lstm_lib import course
 from lstm_lib.course.__main__ import main
-from lstm_lib.course.exercises import EXERCISES, PACKAGE, plain_title
+from lstm_lib.course.exercises import BY_NAME, EXERCISES, PACKAGE, plain_title
 from lstm_lib.course.package import TEMPLATE
 
 from .conftest import ROOT
@@ -207,3 +207,56 @@ def test_use_student_package_finds_the_package_or_falls_back(filled, tmp_path, m
     chosen = course.use_student_package(quiet=True)
     assert capsys.readouterr().out == ""
     assert chosen.mine() == NAMES and chosen.path == (filled / PACKAGE).resolve()
+
+
+# ---------------------------------------------------------------------------- check cells
+
+
+def test_check_grades_the_learners_function_and_says_so(filled, monkeypatch, capsys):
+    monkeypatch.setenv("MY_LSTM_DIR", str(filled))
+    result = course.check("step_backward")
+    assert result.passed and result.name == "step_backward"
+    assert capsys.readouterr().out == (
+        "✓ your my_lstm.step_backward passes: dA_t and dC_{t-1} match autograd on random float64 inputs\n"
+    )
+
+
+def test_check_raises_the_graders_diagnosis(filled, tmp_path, capsys):
+    broken = _copy_with(tmp_path, filled, "cell", "F = torch.sigmoid(pre_F)", "F = torch.tanh(pre_F)")
+    with pytest.raises(lstm_lib.checks.ExerciseError) as failure:
+        course.check("lstm_step", broken)
+    assert str(failure.value) == (
+        "your my_lstm.lstm_step fails: F_t looks like it uses tanh instead of σ (in my_lstm/cell.py)"
+    )
+    assert capsys.readouterr().out == ""
+    course.check("LSTMLayer", broken)  # graded alone: the broken step does not spoil the layer
+    assert "my_lstm.LSTMLayer passes" in capsys.readouterr().out
+
+
+def test_check_of_a_stub_points_to_the_section(stubs):
+    exercise = BY_NAME["step_backward"]
+    with pytest.raises(lstm_lib.checks.ExerciseError) as failure:
+        course.check("step_backward", stubs)
+    assert (
+        str(failure.value)
+        == f"{exercise.stub_message()}; write it in my_lstm/backward.py and run this cell again"
+    )
+
+
+def test_check_without_my_lstm_grades_the_reference(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MY_LSTM_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert course.check("lstm_step").passed
+    out = capsys.readouterr().out
+    assert out.startswith("✓ no my_lstm found, so the reference lstm_step was graded: it passes (")
+    assert out.endswith("; to write your own, run `python -m lstm_lib.course start .`\n")
+    assert out.count("\n") == 1 and not list(tmp_path.iterdir()), "the reference was written into the folder"
+    with pytest.raises(lstm_lib.UsageError, match="no exercise 'lstm_stepp' in my_lstm; the exercises are"):
+        course.check("lstm_stepp")
+
+
+def test_stub_is_the_function_as_the_learner_starts_it():
+    text = course.stub("step_backward")
+    assert text.startswith("# my_lstm/backward.py\ndef step_backward(dH, dC, gates, tanh_C, C_prev):\n")
+    assert text.rstrip().endswith(f'raise NotImplementedError("{BY_NAME["step_backward"].stub_message()}")')
+    assert "dC_t * F" not in text

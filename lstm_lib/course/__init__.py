@@ -8,6 +8,7 @@ In Python: :func:`start` (or :func:`write_package`), :func:`grade` and
 run on the learner's functions wherever they pass.
 """
 
+from .check import check, stub
 from .choose import CoursePackage, use_student_package
 from .exercises import EXERCISES, PACKAGE, Exercise
 from .grader import FAIL, NOT_STARTED, PASS, Result, format_table, grade
@@ -24,11 +25,13 @@ __all__ = [
     "CoursePackage",
     "Exercise",
     "Result",
+    "check",
     "format_table",
     "grade",
     "package_files",
     "render",
     "start",
+    "stub",
     "use_student_package",
     "write_package",
 ]

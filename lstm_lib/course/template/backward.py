@@ -23,13 +23,9 @@ def step_backward(dH, dC, gates, tanh_C, C_prev):
         ``(dA, dC_prev)``: ∂L/∂A_t ``(batch, 4*hidden)`` in the order i, f, o, c, and
         ∂L/∂C_{t-1} ``(batch, hidden)``.
 
-    The equations:
-
-        dO   = dH ⊙ tanh(C_t)
-        dC_t = dC + dH ⊙ O_t ⊙ (1 - tanh²(C_t))
-        dI   = dC_t ⊙ C̃_t,   dF = dC_t ⊙ C_{t-1},   dC̃ = dC_t ⊙ I_t
-        dA   = [dI ⊙ I(1-I) | dF ⊙ F(1-F) | dO ⊙ O(1-O) | dC̃ ⊙ (1-C̃²)]
-        dC_{t-1} = dC_t ⊙ F_t
+    Derive it from the forward equations above, as chapter 12 does: the gradient
+    reaches C_t from step t+1 and through H_t; the four gates' pre-activations get
+    theirs through σ and tanh, whose derivatives are functions of their outputs.
     """
     # BEGIN SOLUTION step_backward
     I, F, O, C_tilde = gates.chunk(4, dim=1)
