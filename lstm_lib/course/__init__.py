@@ -5,7 +5,9 @@
 
 In Python: :func:`start` (or :func:`write_package`), :func:`grade` and
 :func:`format_table`, and :func:`use_student_package`, which later chapters call to
-run on the learner's functions wherever they pass.
+run on the learner's functions wherever they pass. The ``check_*`` functions of
+:mod:`~lstm_lib.course.variants` grade the exercises in which the learner derives a variant
+(peepholes, the backward pass through time, variational dropout, nucleus sampling).
 """
 
 from .check import check, stub
@@ -13,6 +15,7 @@ from .choose import CoursePackage, use_student_package
 from .exercises import EXERCISES, PACKAGE, Exercise
 from .grader import FAIL, NOT_STARTED, PASS, Result, format_table, grade
 from .package import package_files, render, write_package
+from .variants import check_bptt_backward, check_peephole_step, check_top_p, check_variational_dropout
 
 start = write_package
 
@@ -26,6 +29,10 @@ __all__ = [
     "Exercise",
     "Result",
     "check",
+    "check_bptt_backward",
+    "check_peephole_step",
+    "check_top_p",
+    "check_variational_dropout",
     "format_table",
     "grade",
     "package_files",

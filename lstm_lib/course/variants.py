@@ -1,0 +1,321 @@
+"""Check cells for the exercises in which the learner derives something the book does not show.
+
+Each ``check_<name>(candidate)`` runs the learner's function on seeded inputs, compares
+it with a reference kept here (so that the check cell, which the student version keeps,
+does not give the answer away), prints one line starting with ``✓`` when it matches and
+raises :class:`~lstm_lib.checks.ExerciseError` naming the mistake when it does not.
+"""
+
+import math
+
+import torch
+
+from ..cell import lstm_step
+from ..checks import ExerciseError
+from .compare import close, difference
+
+DTYPE = torch.float64
+
+
+def _call(name: str, candidate, *args):
+    try:
+        return candidate(*args)
+    except NotImplementedError:
+        raise ExerciseError(
+            f"{name}: not implemented yet; replace the `raise NotImplementedError`."
+        ) from None
+
+
+def _tensors(name: str, value, names: tuple[str, ...], shapes: tuple[tuple, ...]):
+    """``value`` as a tuple of tensors of ``shapes``; ExerciseError naming what is off otherwise."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if len(items) != len(names):
+        raise ExerciseError(
+            f"{name} should return {len(names)} values ({', '.join(names)}), got {len(items)}"
+        )
+    for item, what, shape in zip(items, names, shapes):
+        if not isinstance(item, torch.Tensor):
+            raise ExerciseError(f"{name}: {what} should be a tensor, got {type(item).__name__}")
+        if tuple(item.shape) != tuple(shape):
+            raise ExerciseError(f"{name}: {what} should have shape {tuple(shape)}, got {tuple(item.shape)}")
+    return tuple(items)
+
+
+def _diagnose(name: str, what: str, actual, expected, mistakes, equation: str) -> None:
+    """ExerciseError with the first known mistake that ``actual`` matches, else the equation."""
+    if close(actual, expected):
+        return
+    for message, value in mistakes:
+        if close(actual, value):
+            raise ExerciseError(f"{name}: {message}")
+    raise ExerciseError(f"{name}: {what} is wrong, it should be {equation} ({difference(actual, expected)})")
+
+
+# ---------------------------------------------------------------------------- peepholes
+
+
+def peephole_step(XW_t, H_prev, C_prev, W_h, w_ci, w_cf, w_co, o_sees="C", swap=False, skip=""):
+    """The reference peephole step, and the variants that known mistakes compute."""
+    pre_I, pre_F, pre_O, pre_C = (XW_t + H_prev @ W_h).chunk(4, dim=1)
+    if swap:
+        w_ci, w_cf = w_cf, w_ci
+    I = torch.sigmoid(pre_I + (0 if skip == "i" else w_ci * C_prev))
+    F = torch.sigmoid(pre_F + (0 if skip == "f" else w_cf * C_prev))
+    C = F * C_prev + I * torch.tanh(pre_C)
+    O = torch.sigmoid(pre_O + (0 if skip == "o" else w_co * (C if o_sees == "C" else C_prev)))
+    return O * torch.tanh(C), C
+
+
+def check_peephole_step(candidate) -> None:
+    """``candidate(XW_t, H_prev, C_prev, W_h, w_ci, w_cf, w_co) -> (H_t, C_t)``."""
+    name = "peephole_step"
+    g = torch.Generator().manual_seed(7)
+    cases = [(3, 4), (2, 6), (5, 3)]
+    for batch, hidden in cases:
+
+        def r(*shape, scale=1.0):
+            return torch.randn(*shape, generator=g, dtype=DTYPE) * scale
+
+        args = (r(batch, 4 * hidden), torch.tanh(r(batch, hidden)), 2 * r(batch, hidden))
+        args += (r(hidden, 4 * hidden, scale=0.5), r(hidden), r(hidden), r(hidden))
+        got = _call(name, candidate, *(a.clone() for a in args))
+        H, C = _tensors(name, got, ("H_t", "C_t"), ((batch, hidden),) * 2)
+        H_ref, C_ref = peephole_step(*args)
+        mistakes_C = [
+            (
+                "I_t and F_t have each other's peephole weights: w_ci belongs to the input gate, "
+                "w_cf to the forget gate",
+                peephole_step(*args, swap=True)[1],
+            ),
+            (
+                "I_t has no peephole: add w_ci ⊙ C_{t-1} to its pre-activation",
+                peephole_step(*args, skip="i")[1],
+            ),
+            (
+                "F_t has no peephole: add w_cf ⊙ C_{t-1} to its pre-activation",
+                peephole_step(*args, skip="f")[1],
+            ),
+            (
+                "no gate has a peephole: C_t is that of the plain LSTM",
+                lstm_step(args[0], args[1], args[2], args[3])[1],
+            ),
+        ]
+        _diagnose(name, "C_t", C, C_ref, mistakes_C, "F_t ⊙ C_{t-1} + I_t ⊙ C̃_t with the peephole gates")
+        mistakes_H = [
+            (
+                "O_t looks at C_{t-1}; its peephole sees the new cell state C_t, so compute C_t first",
+                peephole_step(*args, o_sees="C_prev")[0],
+            ),
+            ("O_t has no peephole: add w_co ⊙ C_t to its pre-activation", peephole_step(*args, skip="o")[0]),
+            ("H_t uses C_t instead of tanh(C_t)", H_ref / torch.tanh(C_ref) * C_ref),
+        ]
+        _diagnose(name, "H_t", H, H_ref, mistakes_H, "σ(… + w_co ⊙ C_t) ⊙ tanh(C_t)")
+    print(f"✓ {name} matches the peephole LSTM of Gers and Schmidhuber on {len(cases)} random cases")
+
+
+# ---------------------------------------------------------------------------- backward through time
+
+
+def bptt_backward(dH_out, H0, C0, H, C, gates, W_h, recurrent=True, carry=True, h_prev=True):
+    """The reference backward pass over a whole sequence, and the variants of known mistakes."""
+    T = len(gates)
+    dA = torch.empty_like(gates)
+    dW_h = torch.zeros_like(W_h)
+    dH_next, dC_next = torch.zeros_like(H0), torch.zeros_like(C0)
+    for t in reversed(range(T)):
+        I, F, O, C_tilde = gates[t].chunk(4, dim=1)
+        C_prev, H_prev = (C[t - 1], H[t - 1]) if t > 0 else (C0, H0)
+        tanh_C = torch.tanh(C[t])
+        dH = dH_out[t] + (dH_next if recurrent else 0)
+        dC = (dC_next if carry else 0) + dH * O * (1 - tanh_C**2)
+        dA[t] = torch.cat(
+            [
+                dC * C_tilde * I * (1 - I),
+                dC * C_prev * F * (1 - F),
+                dH * tanh_C * O * (1 - O),
+                dC * I * (1 - C_tilde**2),
+            ],
+            dim=1,
+        )
+        dW_h += (H_prev if h_prev else H[t]).T @ dA[t]
+        dH_next, dC_next = dA[t] @ W_h.T, dC * F
+    return dA, dW_h, dH_next, dC_next
+
+
+def _sequence(g, T, batch, hidden):
+    def r(*shape, scale=1.0):
+        return torch.randn(*shape, generator=g, dtype=DTYPE) * scale
+
+    XW, H0, C0 = r(T, batch, 4 * hidden), torch.tanh(r(batch, hidden)), r(batch, hidden)
+    W_h, dH_out = r(hidden, 4 * hidden, scale=0.5), r(T, batch, hidden)
+    leaves = [x.clone().requires_grad_() for x in (XW, H0, C0, W_h)]
+    Hs, Cs, gates = [], [], []
+    H_t, C_t = leaves[1], leaves[2]
+    for t in range(T):
+        H_t, C_t, step_gates = lstm_step(leaves[0][t], H_t, C_t, leaves[3])
+        Hs.append(H_t)
+        Cs.append(C_t)
+        gates.append(torch.cat(step_gates, dim=1))
+    H, C = torch.stack(Hs), torch.stack(Cs)
+    autograd = torch.autograd.grad((H * dH_out).sum(), leaves)  # dXW = dA, dH0, dC0, dW_h
+    forward = (dH_out, H0, C0, H.detach(), C.detach(), torch.stack(gates).detach(), W_h)
+    return forward, (autograd[0], autograd[3], autograd[1], autograd[2])
+
+
+def check_bptt_backward(candidate) -> None:
+    """``candidate(dH_out, H0, C0, H, C, gates, W_h) -> (dA, dW_h, dH0, dC0)``, against autograd."""
+    name = "bptt_backward"
+    g = torch.Generator().manual_seed(11)
+    cases = [(6, 3, 4), (1, 2, 3), (9, 1, 5)]
+    for T, batch, hidden in cases:
+        forward, expected = _sequence(g, T, batch, hidden)
+        got = _call(name, candidate, *(x.clone() for x in forward))
+        shapes = ((T, batch, 4 * hidden), (hidden, 4 * hidden), (batch, hidden), (batch, hidden))
+        dA, dW_h, dH0, dC0 = _tensors(name, got, ("dA", "dW_h", "dH_0", "dC_0"), shapes)
+        variants = {
+            "recurrent": bptt_backward(*forward, recurrent=False),
+            "carry": bptt_backward(*forward, carry=False),
+        }
+        mistakes_A = [
+            (
+                "∂L/∂H_t is missing the gradient that comes back from step t+1 through the gates, "
+                "∂L/∂A_{t+1} W_hᵀ",
+                variants["recurrent"][0],
+            ),
+            (
+                "∂L/∂C_t is missing the path along the cell state, ∂L/∂C_{t+1} ⊙ F_{t+1}",
+                variants["carry"][0],
+            ),
+        ]
+        _diagnose(
+            name,
+            "dA",
+            dA,
+            expected[0],
+            mistakes_A,
+            "the four gate blocks of ∂L/∂A_t, in the order i, f, o, c",
+        )
+        mistakes_W = [
+            (
+                "dW_h pairs ∂L/∂A_t with H_t; the product at step t reads H_{t-1} (H_0 at the first step)",
+                bptt_backward(*forward, h_prev=False)[1],
+            ),
+            (
+                "dW_h holds the last step's term only: sum H_{t-1}ᵀ ∂L/∂A_t over every step",
+                (forward[3][-2] if T > 1 else forward[1]).T @ expected[0][-1],
+            ),
+        ]
+        _diagnose(name, "dW_h", dW_h, expected[1], mistakes_W, "Σ_t H_{t-1}ᵀ ∂L/∂A_t")
+        _diagnose(
+            name, "dH_0", dH0, expected[2], [], "∂L/∂A_1 W_hᵀ, the gradient that reaches the initial state"
+        )
+        _diagnose(name, "dC_0", dC0, expected[3], [], "∂L/∂C_1 ⊙ F_1")
+    print(f"✓ {name} matches autograd on {len(cases)} random sequences (dA, dW_h, dH_0 and dC_0)")
+
+
+# ---------------------------------------------------------------------------- variational dropout
+
+
+def check_variational_dropout(candidate) -> None:
+    """``candidate(H, p) -> H`` with one mask per sequence, the same at every time step."""
+    name = "variational_dropout"
+    T, batch, hidden = 50, 8, 64
+    H = torch.randn(T, batch, hidden, dtype=DTYPE).abs() + 0.5  # no zeros: a zero in the output is a drop
+    for p in (0.5, 0.2):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(3)
+            out = _call(name, candidate, H.clone(), p)
+        (out,) = _tensors(name, out, ("the result",), ((T, batch, hidden),))
+        ratio = (out / H).detach()
+        kept = ratio != 0
+        if not torch.equal(kept, kept[:1].expand_as(kept)):
+            raise ExerciseError(
+                f"{name}: the mask changes from one time step to the next (that is ordinary dropout); "
+                "draw one (batch, hidden) mask and apply it at every step"
+            )
+        if torch.equal(kept[0], kept[0, :1].expand_as(kept[0])):
+            raise ExerciseError(
+                f"{name}: every sequence of the batch has the same mask; "
+                "draw one per sequence, shape (batch, hidden)"
+            )
+        fraction = kept[0].double().mean().item()
+        spread = 4 * math.sqrt(p * (1 - p) / kept[0].numel())
+        if abs(fraction - p) < spread < abs(fraction - (1 - p)):
+            raise ExerciseError(
+                f"{name}: it keeps a fraction p of the units; p is the probability of dropping one"
+            )
+        if abs(fraction - (1 - p)) > spread:
+            raise ExerciseError(
+                f"{name}: it keeps {fraction:.0%} of the units with p = {p}; expected about {1 - p:.0%}"
+            )
+        values = ratio[kept]
+        if close(values, torch.ones_like(values)):
+            raise ExerciseError(
+                f"{name}: the kept units are not scaled; divide them by 1 - p so that the mean is unchanged"
+            )
+        if not close(values, torch.full_like(values, 1 / (1 - p))):
+            raise ExerciseError(
+                f"{name}: the kept units should be multiplied by 1/(1 - p) = {1 / (1 - p):.3f}"
+            )
+    with torch.random.fork_rng(devices=[]):
+        out = _call(name, candidate, H.clone(), 0.0)
+    if not close(out, H):
+        raise ExerciseError(f"{name}: with p = 0 the input should come back unchanged")
+    print(f"✓ {name} keeps one mask per sequence at every time step, scaled by 1/(1 - p)")
+
+
+# ---------------------------------------------------------------------------- nucleus sampling
+
+
+def top_p_distribution(logits, temperature=1.0, p=0.9, crossing=True, renormalize=True):
+    """The reference nucleus distribution, and the variants of known mistakes."""
+    probs = torch.softmax(logits / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    mass = sorted_probs.cumsum(dim=-1)
+    keep_sorted = (mass - sorted_probs < p) if crossing else (mass < p)
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    kept = probs * keep
+    return kept / kept.sum(dim=-1, keepdim=True) if renormalize else kept
+
+
+def check_top_p(candidate) -> None:
+    """``candidate(logits, temperature, p) -> (..., vocab)`` nucleus probabilities."""
+    name = "top_p_distribution"
+    g = torch.Generator().manual_seed(5)
+    peaked = torch.tensor([[6.0, 2.0, 1.0, 0.5, 0.0, -1.0]], dtype=DTYPE)
+    cases = [
+        (torch.randn(4, 10, generator=g, dtype=DTYPE) * 2, 1.0, 0.9),
+        (torch.randn(3, 75, generator=g, dtype=DTYPE) * 3, 0.7, 0.5),
+        (torch.randn(2, 5, 20, generator=g, dtype=DTYPE), 1.5, 0.95),
+        (peaked, 1.0, 0.5),  # the top character alone holds more than p
+        (torch.randn(2, 8, generator=g, dtype=DTYPE), 1.0, 1.0),  # p = 1 keeps everything
+    ]
+    for logits, temperature, p in cases:
+        got = _call(name, candidate, logits.clone(), temperature, p)
+        (got,) = _tensors(name, got, ("the probabilities",), (tuple(logits.shape),))
+        expected = top_p_distribution(logits, temperature, p)
+        mistakes = [
+            (
+                f"it leaves out the character whose probability carries the mass past p (p = {p}); "
+                "the nucleus is the smallest set whose mass is at least p, so it includes that character",
+                top_p_distribution(logits, temperature, p, crossing=False),
+            ),
+            (
+                "the kept probabilities do not sum to 1: divide them by their sum",
+                top_p_distribution(logits, temperature, p, renormalize=False),
+            ),
+            (
+                f"the temperature is not applied (T = {temperature}): "
+                "divide the logits by it before the softmax",
+                top_p_distribution(logits, 1.0, p),
+            ),
+        ]
+        _diagnose(
+            name,
+            f"the distribution (p = {p}, T = {temperature})",
+            got,
+            expected,
+            mistakes,
+            "softmax(logits / T) restricted to the nucleus and renormalized, in the original order",
+        )
+    print(f"✓ {name} keeps the smallest set of characters with mass at least p, on {len(cases)} cases")
