@@ -74,7 +74,7 @@ def stub(name: str) -> str:
     return f"# {PACKAGE}/{exercise.module}.py\n" + "\n".join(lines)
 
 
-def check(name: str, path=None) -> Result:
+def check(name: str, path=None) -> None:
     """Grade the learner's ``name`` in ``my_lstm`` and print one line, for a check cell.
 
     Args:
@@ -82,8 +82,8 @@ def check(name: str, path=None) -> Result:
         path: the folder that holds ``my_lstm``; by default ``$MY_LSTM_DIR``, else the
             current folder or the nearest parent with a ``my_lstm``.
 
-    Returns:
-        The grader's :class:`~lstm_lib.course.grader.Result` when it passes.
+    Returns nothing (a check cell shows no value): use :func:`grade_function` for the
+    :class:`~lstm_lib.course.grader.Result`.
 
     Raises:
         ExerciseError: the function fails (the grader's diagnosis) or is not written yet.
@@ -91,7 +91,8 @@ def check(name: str, path=None) -> Result:
     exercise = exercise_named(name)
     root = discover(path)
     if root is None:
-        return _check_reference(exercise)
+        _check_reference(exercise)
+        return
     result = grade_function(name, root)
     where = f"{PACKAGE}/{exercise.module}.py"
     if result.status == NOT_STARTED:
@@ -99,10 +100,9 @@ def check(name: str, path=None) -> Result:
     if result.status == FAIL:
         raise ExerciseError(f"your {PACKAGE}.{name} fails: {result.message} (in {where})")
     print(f"✓ your {PACKAGE}.{name} passes: {CHECKED[name]}")
-    return result
 
 
-def _check_reference(exercise: Exercise) -> Result:
+def _check_reference(exercise: Exercise) -> None:
     with tempfile.TemporaryDirectory(prefix="my-lstm-reference-") as folder:
         result = grade_function(exercise.name, write_package(folder, solutions=True))
     if result.status != PASS:  # the course's own answer key is wrong: not the learner's problem
@@ -111,4 +111,3 @@ def _check_reference(exercise: Exercise) -> Result:
         f"✓ no {PACKAGE} found, so the reference {exercise.name} was graded: it passes "
         f"({CHECKED[exercise.name]}); to write your own, run `{START}`"
     )
-    return result

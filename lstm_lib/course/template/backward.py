@@ -23,7 +23,7 @@ def step_backward(dH, dC, gates, tanh_C, C_prev):
         ``(dA, dC_prev)``: ∂L/∂A_t ``(batch, 4*hidden)`` in the order i, f, o, c, and
         ∂L/∂C_{t-1} ``(batch, hidden)``.
 
-    Derive it from the forward equations above, as chapter 12 does: the gradient
+    Derive it from the forward equations at the top of this file, as chapter 12 does: the gradient
     reaches C_t from step t+1 and through H_t; the four gates' pre-activations get
     theirs through σ and tanh, whose derivatives are functions of their outputs.
     """
