@@ -6,8 +6,13 @@ The pieces, in the order the book builds them:
 - :mod:`lstm_lib.cell`: one time step, gate by gate;
 - :mod:`lstm_lib.layer`, :mod:`lstm_lib.backends`: the cell over a sequence, and stacked;
 - :mod:`lstm_lib.model`: embedding, stacked LSTM and output head;
-- :mod:`lstm_lib.train`, :mod:`lstm_lib.evaluation`, :mod:`lstm_lib.checkpoint`: training;
-- :mod:`lstm_lib.generate`: sampling text.
+- :mod:`lstm_lib.train`, :mod:`lstm_lib.evaluation`: truncated BPTT and perplexity;
+  :mod:`lstm_lib.run_state`, :mod:`lstm_lib.checkpoint`, :mod:`lstm_lib.progress`: a run's
+  bookkeeping; :mod:`lstm_lib.distributed`: the same run over ``torchrun`` processes;
+- :mod:`lstm_lib.generate`: sampling text;
+- :mod:`lstm_lib.manual_backward`, :mod:`lstm_lib.step_kernels`, :mod:`lstm_lib.compiled`,
+  :mod:`lstm_lib.matmul`: the hand-written backward and what makes it fast (chapters 12-13);
+- :mod:`lstm_lib.course`: the learner's own package ``my_lstm`` and its grader.
 """
 
 __version__ = "1.1.0"  # before the imports: lstm_lib.run_state records it in checkpoints
