@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
+from . import compiled, distributed
 from .batching import batchify, split_ids
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .corpus import load_pride_and_prejudice, read_text_file
@@ -315,6 +315,10 @@ def train_in(args, device, world) -> int:
     else:
         trainer, text, vocab, train_ids, val_ids = new_trainer(args, device, world)
     trainer.model.set_backend(args.backend or TRAINING_BACKEND)
+    if trainer.model.backend == "compiled":  # compile now, and say how long it took
+        config = trainer.model.config
+        seconds = compiled.compile_for(trainer.train_data.shape[1], config.hidden_size, device=device)
+        print(f"compiled the step kernels in {seconds:.1f} s" if seconds else "step kernels already compiled")
     n_params = sum(p.numel() for p in trainer.model.parameters())
     ranks = (
         f" | {world.size} processes, {trainer.train_data.shape[1]} streams each" if world.distributed else ""

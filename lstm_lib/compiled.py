@@ -21,6 +21,8 @@ with ``TrainConfig.drop_last``). Compilation happens on the first call with each
 shape and takes seconds; a C++ compiler is needed on the CPU (Triton on a GPU).
 """
 
+import time
+
 import torch
 
 from .errors import UsageError
@@ -72,7 +74,7 @@ def step_backward(dH_next, d_out, dC, gates, tanh_C, C_prev):
 
 
 _kernels = None
-_compiled_for = set()  # (batch, hidden, dtype, device) already compiled
+_compiled_for = {}  # (batch, hidden, dtype, device) already compiled -> seconds it took
 
 
 def compiled_kernels() -> StepKernels:
@@ -118,6 +120,7 @@ def _compile_now(H, kernels):
     key = (*H.shape, H.dtype, H.device)
     if key in _compiled_for:
         return
+    start = time.perf_counter()
     batch, hidden = H.shape
     XW = H.new_zeros(2, batch, 4 * hidden)
     W_h = H.new_zeros(hidden, 4 * hidden)
@@ -125,7 +128,7 @@ def _compile_now(H, kernels):
     with torch.no_grad():
         H_all, _, (C_prev, gates, tanh_C) = forward_sequence(XW, zeros, zeros, W_h, kernels)
         backward_sequence(H_all[1:], zeros, zeros, W_h, C_prev, gates, tanh_C, kernels)
-    _compiled_for.add(key)
+    _compiled_for[key] = time.perf_counter() - start
 
 
 def compiled_kernels_for(H) -> StepKernels:
@@ -148,3 +151,14 @@ def compiled_kernels_for(H) -> StepKernels:
             "backend",
         ) from error
     return kernels
+
+
+def compile_for(batch, hidden, dtype=torch.float32, device="cpu") -> float:
+    """Compile the kernels for a ``(batch, hidden)`` state now, rather than in the
+    first training step; returns the seconds it took (0 when already compiled).
+    Raises :class:`UsageError` as :func:`compiled_kernels_for` does."""
+    H = torch.zeros(batch, hidden, dtype=dtype, device=device)
+    key = (*H.shape, H.dtype, H.device)
+    before = _compiled_for.get(key)
+    compiled_kernels_for(H)
+    return 0.0 if before is not None else _compiled_for[key]

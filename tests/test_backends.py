@@ -125,7 +125,7 @@ def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeyp
         raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
 
     monkeypatch.setattr(compiled, "_kernels", StepKernels(broken_kernel, broken_kernel))
-    monkeypatch.setattr(compiled, "_compiled_for", set())
+    monkeypatch.setattr(compiled, "_compiled_for", {})
     with pytest.raises(UsageError, match="choose the backend manual") as caught:
         run_compiled(*random_inputs(dtype=torch.float32))
     assert caught.value.parameter == "backend"

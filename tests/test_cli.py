@@ -1,6 +1,7 @@
 """The command line: the main job on a small text, and every kind of bad input."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -358,3 +359,22 @@ def test_a_full_disk_keeps_the_previous_checkpoint(text_file, tiny_disk, capsys)
     one_line_error(capsys, "could not save", "No space left on device", "is kept")
     assert (ckpt / "last.pt").read_bytes() == good
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"], "no half-written file"
+
+
+def test_the_compiled_backend_compiles_before_training_and_says_how_long(text_file, tmp_path, capsys):
+    args = [
+        "train",
+        "--text",
+        str(text_file),
+        "--epochs",
+        "1",
+        "--checkpoint-dir",
+        str(tmp_path / "c"),
+        *TINY,
+    ]
+    assert main([*args, "--backend", "compiled", "--no-progress", "--sample-length", "5"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"compiled the step kernels in \d+\.\d s|step kernels already compiled", out), out
+    assert "compiled backend" in out
+    payload = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
+    assert "backend" not in payload["model_config"], "how it was trained is not saved"
