@@ -54,13 +54,14 @@ def test_get_batch_targets_are_inputs_shifted_by_one_and_windows_continue():
 
 
 @pytest.mark.parametrize(
-    ("n", "batch", "seq_len", "message"),
+    ("n", "batch", "seq_len", "message", "parameter"),
     [
-        (50, 8, 10, "too short"),
-        (50, 0, 10, "batch size must be a positive integer"),
-        (50, 2, -1, "window length must be a positive integer"),
+        (50, 8, 10, "too short", "batch_size"),
+        (50, 0, 10, "batch_size must be a positive integer", "batch_size"),
+        (50, 2, -1, r"seq_len \(the window length\) must be a positive integer", "seq_len"),
     ],
 )
-def test_batchify_errors(n, batch, seq_len, message):
-    with pytest.raises(UsageError, match=message):
+def test_batchify_errors(n, batch, seq_len, message, parameter):
+    with pytest.raises(UsageError, match=message) as caught:
         batchify(torch.arange(n), batch, seq_len)
+    assert caught.value.parameter == parameter, "the error names the parameter, for the CLI to show its flag"
