@@ -150,7 +150,7 @@ def test_cosine_schedule_decays_from_lr_to_zero():
     rates = [trainer.learning_rate(step) for step in range(total + 1)]
     assert rates[0] == trainer.config.lr and rates[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in zip(rates, rates[1:]))
-    assert tiny_trainer(epochs=2).learning_rate(total) == trainer.config.lr
+    assert tiny_trainer(epochs=2, lr_schedule="constant").learning_rate(total) == trainer.config.lr
 
 
 def test_time_limit_stops_after_the_epoch_that_passes_it():
