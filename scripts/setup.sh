@@ -24,6 +24,11 @@ echo "==> checking Pride and Prejudice"
 .venv/bin/python -c "from lstm_lib.corpus import load_pride_and_prejudice as load; print(f'{len(load()):,} characters ready')"
 
 if $with_tests; then
+    # The test of scripts/extract_corpus.py downloads Debian's r-cran-janeaustenr; apt needs its lists.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+        echo "==> apt-get update"
+        apt-get update -qq
+    fi
     bash scripts/setup_browser.sh
 fi
 echo "==> ready"
