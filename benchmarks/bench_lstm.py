@@ -30,6 +30,19 @@ from-scratch backends. Run the script as ``THP_MEM_ALLOC_ENABLE=1 python
 benchmarks/bench_lstm.py`` to have PyTorch place large tensors on 2 MiB
 transparent huge pages (it reads the variable when it starts); the table then
 says so, and the files are named ``bench_cpu_<kind>_thp``.
+To see which results depend on the instruction set rather than on the rest of
+the machine, run it with the vector instructions capped, for instance to AVX2
+on an AVX-512 CPU:
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python benchmarks/bench_lstm.py
+
+(PyTorch's own kernels and ``torch.compile``'s generated code, oneDNN and MKL
+each read one of these variables when they start.) The header then lists the
+caps and the files are named ``bench_cpu_<kind>_as_<cap>``, e.g.
+``bench_cpu_avx512_as_avx2``: the same code paths as an AVX2 machine, on this
+machine's cores, caches and memory, so a proxy for which paths run and how
+they compare, not for an AVX2 machine's speed.
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
 wait for a descheduled partner make every small parallel operation
@@ -234,15 +247,31 @@ def cpu_flags():
     return fields.get("model name"), set(fields.get("flags", "").split())
 
 
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+"""Environment variables with which PyTorch (and ``torch.compile``), oneDNN and MKL
+use narrower vector instructions than the CPU has."""
+
+
+def isa_caps() -> dict:
+    """The :data:`ISA_CAPS` set in this process's environment, name -> value."""
+    return {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
+
+
 def cpu_kind() -> str:
     """``avx512`` where the CPU has AVX-512 (``avx512f``), ``avx2`` where it has
-    AVX2 only, else PyTorch's name for the CPU's vector capability."""
+    AVX2 only, else PyTorch's name for the CPU's vector capability; with
+    ``_as_<capability>`` appended where :func:`isa_caps` narrows PyTorch's kernels."""
     _, flags = cpu_flags()
     if flags and "avx512f" in flags:
-        return "avx512"
-    if flags and "avx2" in flags:
-        return "avx2"
-    return torch.backends.cpu.get_cpu_capability().lower()
+        kind = "avx512"
+    elif flags and "avx2" in flags:
+        kind = "avx2"
+    else:
+        kind = torch.backends.cpu.get_cpu_capability().lower()
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    if isa_caps() and capability != kind:
+        kind += f"_as_{capability}"
+    return kind
 
 
 def product_library(size, batch, device) -> str:
@@ -270,6 +299,14 @@ def header(command, results, args, device) -> str:
             f"- CPU: {model or platform.processor() or platform.machine()}; avx512f: {avx512} "
             f"(results kind `{cpu_kind()}`; PyTorch's kernels: {torch.backends.cpu.get_cpu_capability()})"
         )
+        caps = isa_caps()
+        if caps:
+            lines.append(
+                "- instruction sets capped: "
+                + ", ".join(f"{name}={value}" for name, value in caps.items())
+                + " (this CPU's own widest kernels are not used: the code paths of a narrower CPU,"
+                " timed on this one)"
+            )
         lines.append(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
     else:
         lines.append(f"- GPU: {device_name(device)}; torch {torch.__version__}")
@@ -379,6 +416,7 @@ def main(argv=None) -> int:
     command = "python benchmarks/bench_lstm.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if HUGE_PAGES:
         command = "THP_MEM_ALLOC_ENABLE=1 " + command
+    command = "".join(f"{name}={value} " for name, value in isa_caps().items()) + command
     print(report)
     kind = f"_{cpu_kind()}" if device.type == "cpu" else ""
     stem = args.tag or (

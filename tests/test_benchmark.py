@@ -99,3 +99,17 @@ def test_benchmark_refuses_bad_arguments_clearly(tmp_path, bad):
         pytest.skip("a GPU is available here")
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert not list(tmp_path.iterdir()), "nothing written"
+
+
+def test_benchmark_names_capped_instruction_sets_in_its_table_and_file(tmp_path):
+    """With PyTorch's and oneDNN's vector instructions capped, the results say so and are kept apart."""
+    caps = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+    result = run_benchmark(tmp_path, env=caps)
+    assert result.returncode == 0, result.stderr
+    [path] = tmp_path.glob("bench_cpu_*_quick.md")
+    if cpu_kind() is not None:
+        assert path.name == f"bench_cpu_{cpu_kind()}_as_default_quick.md"
+    table = path.read_text()
+    assert "ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 python benchmarks/bench_lstm.py" in table
+    assert "instruction sets capped: ATEN_CPU_CAPABILITY=default, ONEDNN_MAX_CPU_ISA=SSE41" in table
+    assert "PyTorch's kernels: DEFAULT" in table and len(table_rows(table)) == 2
