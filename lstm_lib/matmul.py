@@ -41,13 +41,18 @@ below about two million multiply-adds PyTorch's general product is as fast or fa
 Measured on a 2-core AMD EPYC with AVX-512: ``(8, 256) @ (256, 1024)`` takes 38 µs
 in oneDNN against 91 µs, ``(32, 128) @ (128, 512)`` 32 µs against 37 µs,
 ``(8, 128) @ (128, 512)`` 19 µs against 17 µs, and generation's
-``(1, 256) @ (256, 1024)`` 22 µs against 15 µs.
+``(1, 256) @ (256, 1024)`` 22 µs against 15 µs (and, since generation reorders the
+weight for every character, far more in practice).
 
-Only that kind of CPU was measured. The threshold must also hold on CPUs with
-AVX2 and no AVX-512, where both libraries run narrower kernels: before relying
-on it there, time the same four products with and without
-``onednn_allowed(False)`` (``benchmarks/bench_lstm.py`` records the instruction
-set and the product path next to its results)."""
+``benchmarks/bench_products.py`` times such products both ways, counting the
+weight's reordering as the library pays it, and marks every shape where this
+threshold picks the slower path. On the machine above, both with its AVX-512
+kernels and capped to AVX2's code paths (``ATEN_CPU_CAPABILITY=avx2
+ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``), it picks the faster
+path for generation at batch 1 and for training at batch 8 and more at hidden
+256 and 512; it misjudges a few small products near the threshold (batch 4
+at hidden 256, where oneDNN would be 1.4-1.9× faster, and ``(32, 128) @ (128, 512)``,
+15% slower in oneDNN with AVX-512). Run it on a new kind of machine."""
 
 ONEDNN = "oneDNN"
 """What :func:`product_path` returns when oneDNN computes the large products."""

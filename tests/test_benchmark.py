@@ -16,7 +16,7 @@ TINY = [
     "--rounds",
     "1",
     "--batch",
-    "4",
+    "2",
     "--window",
     "5",
     "--gen-length",
@@ -79,7 +79,7 @@ def test_benchmark_records_what_its_numbers_depend_on(tmp_path):
     if cpu_kind() is not None:
         assert f"avx512f: {'yes' if cpu_kind() == 'avx512' else 'no'}" in head
     assert f"torch {torch.__version__}, 1 threads" in head
-    # batch 4 × hidden 256 is a product too small for oneDNN to pay
+    # batch 2 × hidden 256 is a product too small for oneDNN to pay
     assert "per-step products: 1 × 256: torch.mm (" in head
     assert "compiling the step kernels" not in head, "no compiled backend ran"
 
@@ -113,3 +113,25 @@ def test_benchmark_names_capped_instruction_sets_in_its_table_and_file(tmp_path)
     assert "ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 python benchmarks/bench_lstm.py" in table
     assert "instruction sets capped: ATEN_CPU_CAPABILITY=default, ONEDNN_MAX_CPU_ISA=SSE41" in table
     assert "PyTorch's kernels: DEFAULT" in table and len(table_rows(table)) == 2
+
+
+def test_product_benchmark_compares_both_paths_for_every_shape():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_products.py"), "--rounds", "1", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    if "oneDNN is not used here" in result.stdout:
+        pytest.skip(result.stdout.strip())
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if " -> " in line and "MACs" not in line]
+    assert len(rows) == 10
+    for row in rows:
+        fields = row.split()
+        assert float(fields[7]) > 0 and float(fields[8]) > 0, row  # both paths were timed
+        assert fields[9] in ("oneDNN", "torch.mm") and fields[10] in ("oneDNN", "torch.mm"), row
+    # generation's batch-1 product is below the threshold, the book's training product above it
+    assert rows[0].split()[10] == "torch.mm" and rows[7].split()[10] == "oneDNN"
+    assert lines[-1].endswith("of 10 shapes take a path more than 10% slower than the other")
