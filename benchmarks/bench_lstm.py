@@ -42,7 +42,9 @@ each read one of these variables when they start.) The header then lists the
 caps and the files are named ``bench_cpu_<kind>_as_<cap>``, e.g.
 ``bench_cpu_avx512_as_avx2``: the same code paths as an AVX2 machine, on this
 machine's cores, caches and memory, so a proxy for which paths run and how
-they compare, not for an AVX2 machine's speed.
+they compare, not for an AVX2 machine's speed. Capped runs keep
+``torch.compile``'s on-disk kernels in a folder of their own (see
+:func:`separate_compile_cache`).
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
 wait for a descheduled partner make every small parallel operation
@@ -50,10 +52,12 @@ milliseconds slower, and those delays swamp the differences being measured.
 """
 
 import argparse
+import getpass
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -68,6 +72,30 @@ from lstm_lib.atomic import atomic_write
 from lstm_lib.backends import BACKENDS
 from lstm_lib.errors import UsageError
 from lstm_lib.matmul import FixedWeightProduct
+
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+"""Environment variables with which PyTorch (and ``torch.compile``), oneDNN and MKL
+use narrower vector instructions than the CPU has."""
+
+
+def isa_caps() -> dict:
+    """The :data:`ISA_CAPS` set in this process's environment, name -> value."""
+    return {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
+
+
+def separate_compile_cache() -> None:
+    """Under :func:`isa_caps`, keep ``torch.compile``'s on-disk kernels apart.
+
+    Its cache does not tell kernels built for different ``ATEN_CPU_CAPABILITY``
+    values apart: in PyTorch 2.13 a kernel cached by an uncapped run gave wrong
+    numbers (a loss of 1e34) in a capped one. Each capped setting gets a cache
+    folder of its own, unless ``TORCHINDUCTOR_CACHE_DIR`` names one already."""
+    if isa_caps() and not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        suffix = "_".join(value.lower() for value in isa_caps().values())
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+            tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}_{suffix}"
+        )
+
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VOCAB_SIZE = 80  # about the size of Pride and Prejudice's character set
@@ -247,16 +275,6 @@ def cpu_flags():
     return fields.get("model name"), set(fields.get("flags", "").split())
 
 
-ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-"""Environment variables with which PyTorch (and ``torch.compile``), oneDNN and MKL
-use narrower vector instructions than the CPU has."""
-
-
-def isa_caps() -> dict:
-    """The :data:`ISA_CAPS` set in this process's environment, name -> value."""
-    return {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
-
-
 def cpu_kind() -> str:
     """``avx512`` where the CPU has AVX-512 (``avx512f``), ``avx2`` where it has
     AVX2 only, else PyTorch's name for the CPU's vector capability; with
@@ -391,6 +409,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    separate_compile_cache()
     device = torch.device(args.device)
     global clock
     clock = CLOCKS[args.timer]
