@@ -345,12 +345,8 @@ def header(command, results, args, device) -> str:
 def device_name(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:  # Linux: the marketing name, e.g. "AMD EPYC" or "Intel(R) Xeon(R) ..."
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    # Linux: the marketing name, e.g. "AMD EPYC" or "Intel(R) Xeon(R) ..."
+    model = cpu_flags()[0] or platform.processor() or platform.machine()
     # the widest vector instructions PyTorch's kernels use here (AVX2, AVX512, ...)
     return f"{model} CPU ({torch.backends.cpu.get_cpu_capability()})"
 
