@@ -42,9 +42,9 @@ each read one of these variables when they start.) The header then lists the
 caps and the files are named ``bench_cpu_<kind>_as_<cap>``, e.g.
 ``bench_cpu_avx512_as_avx2``: the same code paths as an AVX2 machine, on this
 machine's cores, caches and memory, so a proxy for which paths run and how
-they compare, not for an AVX2 machine's speed. Capped runs keep
-``torch.compile``'s on-disk kernels in a folder of their own (see
-:func:`separate_compile_cache`).
+they compare, not for an AVX2 machine's speed. (Under a cap,
+``lstm_lib.compiled`` keeps ``torch.compile``'s on-disk kernels in a folder of
+their own.)
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
 wait for a descheduled partner make every small parallel operation
@@ -52,12 +52,10 @@ milliseconds slower, and those delays swamp the differences being measured.
 """
 
 import argparse
-import getpass
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -81,20 +79,6 @@ use narrower vector instructions than the CPU has."""
 def isa_caps() -> dict:
     """The :data:`ISA_CAPS` set in this process's environment, name -> value."""
     return {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
-
-
-def separate_compile_cache() -> None:
-    """Under :func:`isa_caps`, keep ``torch.compile``'s on-disk kernels apart.
-
-    Its cache does not tell kernels built for different ``ATEN_CPU_CAPABILITY``
-    values apart: in PyTorch 2.13 a kernel cached by an uncapped run gave wrong
-    numbers (a loss of 1e34) in a capped one. Each capped setting gets a cache
-    folder of its own, unless ``TORCHINDUCTOR_CACHE_DIR`` names one already."""
-    if isa_caps() and not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
-        suffix = "_".join(value.lower() for value in isa_caps().values())
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
-            tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}_{suffix}"
-        )
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -405,7 +389,6 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    separate_compile_cache()
     device = torch.device(args.device)
     global clock
     clock = CLOCKS[args.timer]

@@ -21,6 +21,9 @@ with ``TrainConfig.drop_last``). Compilation happens on the first call with each
 shape and takes seconds; a C++ compiler is needed on the CPU (Triton on a GPU).
 """
 
+import getpass
+import os
+import tempfile
 import time
 
 import torch
@@ -75,6 +78,24 @@ def step_backward(dH_next, d_out, dC, gates, tanh_C, C_prev):
 
 _kernels = None
 _compiled_for = {}  # (batch, hidden, dtype, device) already compiled -> seconds it took
+
+
+def _keep_capped_kernels_apart() -> None:
+    """Give each ``ATEN_CPU_CAPABILITY`` its own ``torch.compile`` disk cache.
+
+    The cache (PyTorch 2.13) does not tell kernels built under different values
+    of that variable apart: a kernel cached by an uncapped run gave wrong numbers
+    (a loss of 4e34) in a run capped to AVX2. Unless ``TORCHINDUCTOR_CACHE_DIR``
+    names a folder already, a capped process uses one named after its capability.
+    Called when this module is imported: the folder must be chosen before anything
+    in the process (``torch.optim`` included) first asks ``torch.compile`` for it."""
+    capability = os.environ.get("ATEN_CPU_CAPABILITY")
+    if capability and not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        folder = f"torchinductor_{getpass.getuser()}_{capability.lower()}"
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), folder)
+
+
+_keep_capped_kernels_apart()
 
 
 def compiled_kernels() -> StepKernels:

@@ -4,6 +4,10 @@ Parity with ``nn.LSTM`` and float64 gradcheck for every backend live in
 ``test_parity.py``; these tests cover what is special to each backend.
 """
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch._inductor.exc
@@ -189,3 +193,19 @@ def test_step_kernels_backward_is_autograd_of_one_step(kind):
     dC_prev = kernels.backward(dH, d_out, dC_next.clone(), gates, tanh_C, C_prev, dA)
     assert torch.allclose(dA, XW_leaf.grad, atol=1e-12), "dA_t: the gradient of the pre-activations"
     assert torch.allclose(dC_prev, C_leaf.grad, atol=1e-12), "dC_{t-1}"
+
+
+def test_a_capped_cpu_capability_gets_its_own_compile_cache():
+    """torch.compile's disk cache mixes kernels across ATEN_CPU_CAPABILITY values; lstm_lib keeps
+    them apart."""
+    program = "import os, lstm_lib; print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**env, "ATEN_CPU_CAPABILITY": "default"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("_default")
