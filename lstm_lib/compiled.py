@@ -1,24 +1,28 @@
-"""The step kernels compiled by ``torch.compile``.
+"""The step kernels compiled by TorchInductor, the compiler behind ``torch.compile``.
 
 The eager kernels of :mod:`lstm_lib.step_kernels` do a step's elementwise work
 in about a dozen small operations each way (σ, tanh, products, sums), each a
-separate pass over memory with its own fixed cost. Here ``torch.compile`` turns
+separate pass over memory with its own fixed cost. Here TorchInductor turns
 the same equations into one generated kernel per step forward (the addition of
 X_t W_x + b to the recurrent product, the gates, C_t, tanh(C_t), H_t) and one
-per step backward (dH_t from its two parts, dA_t and dC_{t-1}); the matrix
-products and the sequence loops of :mod:`lstm_lib.manual_backward` stay as
-they are.
+per step backward (dH_t from its two parts, dA_t written into the loop's
+``dA``, and dC_{t-1}); the matrix products and the sequence loops of
+:mod:`lstm_lib.manual_backward` stay as they are.
 
-The functions compiled here are written out of place: a compiled function
-that writes into slices of a larger tensor itself ran up to 20× slower (1.4 ms
-against 70 µs per call at hidden 384), so the backward kernel returns dA_t and
-a small wrapper copies it into the loop's ``dA``.
+Each kernel is compiled for one (batch, hidden, dtype, device): the step
+function is traced into a graph (``make_fx``) on zeros of those shapes and the
+graph is handed to ``torch._inductor.compile``. ``torch.compile`` would do the
+same from the Python source, but every call of a ``torch.compile``'d function
+first checks its guards and goes through autograd's wrappers: about 20 µs on a
+2-core CPU, as long as the generated kernel itself at the book's size and 200
+times per training step. Called directly, the compiled graph costs about 5 µs
+a call. The price is that nothing guards the inputs: the kernels are handed
+contiguous tensors of exactly the shapes they were compiled for, which the
+sequence loops guarantee.
 
-``fullgraph=True``: each step function must become a single graph;
-``dynamic=False``: shapes are specialized, so a new (batch, hidden, dtype,
-device) compiles again (which is why the trainer can drop the short last window
-with ``TrainConfig.drop_last``). Compilation happens on the first call with each
-shape and takes seconds; a C++ compiler is needed on the CPU (Triton on a GPU).
+Compiling takes seconds the first time a shape is seen in a process (less when
+TorchInductor's on-disk cache has it); a C++ compiler is needed on the CPU
+(Triton on a GPU).
 """
 
 import getpass
@@ -29,7 +33,6 @@ import time
 import torch
 
 from .errors import UsageError
-from .manual_backward import backward_sequence, forward_sequence
 from .step_kernels import StepKernels
 
 
@@ -76,19 +79,28 @@ def step_backward(dH_next, d_out, dC, gates, tanh_C, C_prev):
     return dA, dC * F  # dC_{t-1} = dC_t ⊙ F_t
 
 
-_kernels = None
-_compiled_for = {}  # (batch, hidden, dtype, device) already compiled -> seconds it took
+def step_backward_into(dH_next, d_out, dC, gates, tanh_C, C_prev, dA):
+    """:func:`step_backward` that writes dA_t into ``dA`` and returns dC_{t-1}:
+    the signature of :class:`~lstm_lib.step_kernels.StepKernels`' ``backward``.
+    Compiled, the generated kernel writes straight into ``dA``."""
+    dA_t, dC_prev = step_backward(dH_next, d_out, dC, gates, tanh_C, C_prev)
+    dA.copy_(dA_t)
+    return dC_prev
+
+
+_compiled = {}  # (batch, hidden, dtype, device) -> StepKernels
+_compile_seconds = {}  # the same keys -> seconds that compiling took
 
 
 def _keep_capped_kernels_apart() -> None:
-    """Give each ``ATEN_CPU_CAPABILITY`` its own ``torch.compile`` disk cache.
+    """Give each ``ATEN_CPU_CAPABILITY`` its own TorchInductor disk cache.
 
     The cache (PyTorch 2.13) does not tell kernels built under different values
     of that variable apart: a kernel cached by an uncapped run gave wrong numbers
     (a loss of 4e34) in a run capped to AVX2. Unless ``TORCHINDUCTOR_CACHE_DIR``
     names a folder already, a capped process uses one named after its capability.
     Called when this module is imported: the folder must be chosen before anything
-    in the process (``torch.optim`` included) first asks ``torch.compile`` for it."""
+    in the process (``torch.optim`` included) first asks TorchInductor for it."""
     capability = os.environ.get("ATEN_CPU_CAPABILITY")
     if capability and not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         folder = f"torchinductor_{getpass.getuser()}_{capability.lower()}"
@@ -98,24 +110,24 @@ def _keep_capped_kernels_apart() -> None:
 _keep_capped_kernels_apart()
 
 
-def compiled_kernels() -> StepKernels:
-    """The compiled step kernels, built on first use and shared by every layer.
+def _compile_graph(function, example_inputs):
+    """``function`` traced on ``example_inputs`` and compiled by TorchInductor, for
+    inputs of exactly their shapes, dtypes and device."""
+    from torch.fx.experimental.proxy_tensor import make_fx
 
-    Compilation itself happens on each kernel's first call with a new shape."""
-    global _kernels
-    if _kernels is None:
-        if not hasattr(torch, "compile"):
-            raise UsageError("this PyTorch has no torch.compile; choose the backend manual", "backend")
-        forward = torch.compile(step_forward, fullgraph=True, dynamic=False)
-        backward = torch.compile(step_backward, fullgraph=True, dynamic=False)
+    graph = make_fx(function)(*example_inputs)
+    return torch._inductor.compile(graph, list(example_inputs))
 
-        def backward_into(dH_next, d_out, dC, gates, tanh_C, C_prev, dA):
-            dA_t, dC_prev = backward(dH_next, d_out, dC, gates, tanh_C, C_prev)
-            dA.copy_(dA_t)
-            return dC_prev
 
-        _kernels = StepKernels(forward, backward_into)
-    return _kernels
+def _compile_kernels(batch, hidden, dtype, device) -> StepKernels:
+    """Both step kernels compiled for a ``(batch, hidden)`` state."""
+
+    def zeros(*widths):  # one distinct tensor per argument: the tracer tells inputs apart by identity
+        return [torch.zeros(batch, width * hidden, dtype=dtype, device=device) for width in widths]
+
+    forward = _compile_graph(step_forward, zeros(4, 4, 1))  # HW, XW_t, C_prev
+    backward = _compile_graph(step_backward_into, zeros(1, 1, 1, 4, 1, 1, 4))  # dH_next ... dA
+    return StepKernels(forward, backward)
 
 
 def _compile_errors():
@@ -123,54 +135,43 @@ def _compile_errors():
     mistake in the inputs, which should surface as it is)."""
     errors = [OSError]
     try:
-        from torch._dynamo.exc import BackendCompilerFailed, Unsupported
-
-        errors += [BackendCompilerFailed, Unsupported]
         from torch._inductor.exc import CppCompileError
 
         errors.append(CppCompileError)
+        from torch._dynamo.exc import BackendCompilerFailed
+
+        errors.append(BackendCompilerFailed)
     except ImportError:  # pragma: no cover - older or stripped-down PyTorch
         pass
     return tuple(errors)
 
 
-def _compile_now(H, kernels):
-    """Compile both kernels for H's shape by running two steps on zeros, so
-    that a machine that cannot compile fails here, not in the middle of
-    ``loss.backward()``."""
-    key = (*H.shape, H.dtype, H.device)
-    if key in _compiled_for:
-        return
-    start = time.perf_counter()
-    batch, hidden = H.shape
-    XW = H.new_zeros(2, batch, 4 * hidden)
-    W_h = H.new_zeros(hidden, 4 * hidden)
-    zeros = H.new_zeros(H.shape)  # only read: the initial state, then the final state's gradients
-    with torch.no_grad():
-        H_all, _, (C_prev, gates, tanh_C) = forward_sequence(XW, zeros, zeros, W_h, kernels)
-        backward_sequence(H_all[1:], zeros, zeros, W_h, C_prev, gates, tanh_C, kernels)
-    _compiled_for[key] = time.perf_counter() - start
-
-
 def compiled_kernels_for(H) -> StepKernels:
-    """The compiled kernels, compiled already for the shape, dtype and device of
-    the state ``H`` ``(batch, hidden)``.
+    """The step kernels compiled for the shape, dtype and device of the state
+    ``H`` ``(batch, hidden)``: compiled on the first call with each, then kept.
 
     Raises:
-        UsageError: when ``torch.compile`` cannot compile here (no C++ compiler,
+        UsageError: when TorchInductor cannot compile here (no C++ compiler,
             unsupported Python or platform); the message names the eager
             alternatives.
     """
-    try:
-        kernels = compiled_kernels()
-        _compile_now(H, kernels)
-    except _compile_errors() as error:
-        raise UsageError(
-            "torch.compile could not compile the LSTM step on this machine "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-            "choose the backend manual (the same without compiled kernels) or autograd",
-            "backend",
-        ) from error
+    key = (*H.shape, H.dtype, H.device)
+    kernels = _compiled.get(key)
+    if kernels is None:
+        if not hasattr(torch, "_inductor"):  # pragma: no cover - PyTorch before 2.0
+            raise UsageError("this PyTorch has no TorchInductor; choose the backend manual", "backend")
+        start = time.perf_counter()
+        try:
+            kernels = _compile_kernels(*key)
+        except _compile_errors() as error:
+            raise UsageError(
+                "TorchInductor could not compile the LSTM step on this machine "
+                f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                "choose the backend manual (the same without compiled kernels) or autograd",
+                "backend",
+            ) from error
+        _compiled[key] = kernels
+        _compile_seconds[key] = time.perf_counter() - start
     return kernels
 
 
@@ -178,8 +179,9 @@ def compile_for(batch, hidden, dtype=torch.float32, device="cpu") -> float:
     """Compile the kernels for a ``(batch, hidden)`` state now, rather than in the
     first training step; returns the seconds it took (0 when already compiled).
     Raises :class:`UsageError` as :func:`compiled_kernels_for` does."""
-    H = torch.zeros(batch, hidden, dtype=dtype, device=device)
+    H = torch.zeros(batch, hidden, dtype=dtype, device=torch.device(device))
     key = (*H.shape, H.dtype, H.device)
-    before = _compiled_for.get(key)
+    if key in _compiled:
+        return 0.0
     compiled_kernels_for(H)
-    return 0.0 if before is not None else _compiled_for[key]
+    return _compile_seconds[key]

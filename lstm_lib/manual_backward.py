@@ -52,9 +52,9 @@ def forward_sequence(XW, H0, C0, W_h, kernels, keep_activations=True):
         ``keep_activations`` is False).
     """
     recurrent_product = FixedWeightProduct(W_h, XW.shape[1])
-    # Detached, XW and C_0 are plain tensors like every later C_t (a compiled
-    # kernel would otherwise compile again for inputs that require grad).
-    H, C = H0, C0.detach()
+    # Detached and contiguous, C_0 is a plain tensor like every later C_t (what
+    # the compiled kernels of lstm_lib.compiled are compiled for).
+    H, C = H0, C0.detach().contiguous()
     H_steps = [H0]
     saved = ([], [], [])
     for XW_t in XW.detach().unbind(0):
@@ -87,7 +87,7 @@ def backward_sequence(d_outputs, dH_T, dC_T, W_h, C_prev, gates, tanh_C, kernels
     T, batch, hidden = d_outputs.shape
     recurrent_product = FixedWeightProduct(W_h.t(), batch)
     dA_all = d_outputs.new_empty(T, batch, 4 * hidden)
-    dH_next = dH_T  # the part of ∂L/∂H_t that comes through step t+1
+    dH_next = dH_T.contiguous()  # the part of ∂L/∂H_t through step t+1 (autograd may pass it expanded)
     dC = dC_T.clone(memory_format=torch.contiguous_format)  # a kernel may overwrite it
     steps = zip(range(T - 1, -1, -1), reversed(d_outputs.unbind(0)), reversed(dA_all.unbind(0)))
     for t, d_out, dA in steps:

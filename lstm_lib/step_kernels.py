@@ -3,8 +3,9 @@
 A :class:`StepKernels` is a pair of functions that the sequence loops of
 :mod:`lstm_lib.manual_backward` call once per step, around the step's one
 matrix product. :data:`EAGER` holds the plain PyTorch kernels below;
-:func:`lstm_lib.compiled.compiled_kernels` returns the same arithmetic compiled
-by ``torch.compile``. Both kinds take and return the same tensors:
+:func:`lstm_lib.compiled.compiled_kernels_for` returns the same arithmetic
+compiled by TorchInductor. Both kinds take and return the same tensors, all of
+them contiguous (the compiled kernels are compiled for exactly that layout):
 
 ``forward(HW, XW_t, C_prev) -> (gates, C_t, tanh(C_t), H_t)``
     ``HW`` ``(batch, 4*hidden)`` is the fresh recurrent product H_{t-1} W_h

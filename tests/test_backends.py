@@ -16,7 +16,7 @@ from lstm_lib import CharLSTM, ModelConfig, UsageError, compiled
 from lstm_lib.backends import BACKENDS, get_backend, run_autograd, run_compiled, run_manual
 from lstm_lib.cell import lstm_step
 from lstm_lib.manual_backward import LSTMSequence, backward_sequence, forward_sequence
-from lstm_lib.step_kernels import EAGER, StepKernels
+from lstm_lib.step_kernels import EAGER
 
 
 def random_inputs(seq_len=6, batch=3, hidden=5, dtype=torch.float64, seed=0):
@@ -125,11 +125,11 @@ def test_every_backend_is_registered_and_unknown_names_are_refused():
 
 
 def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeypatch):
-    def broken_kernel(*args):
+    def no_compiler(function, example_inputs):
         raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
 
-    monkeypatch.setattr(compiled, "_kernels", StepKernels(broken_kernel, broken_kernel))
-    monkeypatch.setattr(compiled, "_compiled_for", {})
+    monkeypatch.setattr(compiled, "_compile_graph", no_compiler)
+    monkeypatch.setattr(compiled, "_compiled", {})
     with pytest.raises(UsageError, match="choose the backend manual") as caught:
         run_compiled(*random_inputs(dtype=torch.float32))
     assert caught.value.parameter == "backend"
@@ -145,18 +145,39 @@ def test_compiled_kernels_match_the_eager_step_arithmetic(dtype):
         assert torch.allclose(a, b, atol=atol)
 
 
-def test_compiled_kernels_compile_once_per_shape():
-    from torch._dynamo.utils import counters
+def test_compiled_kernels_compile_once_per_shape(monkeypatch):
+    compiles = []
 
+    def counting(function, example_inputs):
+        compiles.append(tuple(example_inputs[0].shape))
+        return real_compile_graph(function, example_inputs)
+
+    real_compile_graph = compiled._compile_graph
+    monkeypatch.setattr(compiled, "_compile_graph", counting)
+    monkeypatch.setattr(compiled, "_compiled", {})
     forward_and_grads(run_compiled, random_inputs(seq_len=7, batch=2, hidden=4, dtype=torch.float32))
-    graphs = counters["stats"]["unique_graphs"]
-    # another window length, and every step's buffers at other offsets: no new graph
+    assert compiles == [(2, 16), (2, 4)]  # forward and backward, once each
+    # another window length, and every step's buffers at other offsets: nothing new
     forward_and_grads(run_compiled, random_inputs(seq_len=9, batch=2, hidden=4, dtype=torch.float32))
-    assert counters["stats"]["unique_graphs"] == graphs
+    assert len(compiles) == 2
+    # another batch: both again
+    forward_and_grads(run_compiled, random_inputs(seq_len=3, batch=5, hidden=4, dtype=torch.float32))
+    assert len(compiles) == 4
+
+
+def test_compiled_kernels_accept_an_expanded_final_state_gradient():
+    XW, H, C, W_h = random_inputs(seq_len=4, batch=3, hidden=5, dtype=torch.float32)
+    grads = {}
+    for run in (run_manual, run_compiled):
+        leaf = W_h.detach().requires_grad_()
+        _, H_T, C_T = run(XW, H, C, leaf)
+        (H_T.sum() + C_T.sum()).backward()  # gradients of (batch, hidden) ones, expanded from a scalar
+        grads[run] = leaf.grad
+    assert torch.allclose(grads[run_manual], grads[run_compiled], atol=1e-5)
 
 
 def kernel_kinds():
-    return {"eager": EAGER, "compiled": compiled.compiled_kernels()}
+    return {"eager": EAGER, "compiled": compiled.compiled_kernels_for(torch.zeros(3, 5, dtype=torch.float64))}
 
 
 def one_step(batch=3, hidden=5, seed=1):
@@ -196,7 +217,7 @@ def test_step_kernels_backward_is_autograd_of_one_step(kind):
 
 
 def test_a_capped_cpu_capability_gets_its_own_compile_cache():
-    """torch.compile's disk cache mixes kernels across ATEN_CPU_CAPABILITY values; lstm_lib keeps
+    """TorchInductor's disk cache mixes kernels across ATEN_CPU_CAPABILITY values; lstm_lib keeps
     them apart."""
     program = "import os, lstm_lib; print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
     env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lstm_lib import CharLSTM, ModelConfig, TrainConfig, Trainer, Vocabulary, split_ids
-from lstm_lib.compiled import step_backward, step_forward
+from lstm_lib.compiled import step_backward_into, step_forward
 from lstm_lib.manual_backward import run_sequence
 from lstm_lib.step_kernels import StepKernels
 
@@ -34,15 +34,9 @@ def test_forward_and_backward_stay_on_the_models_device(backend):
 
 
 def test_the_compiled_kernels_math_is_device_agnostic():
-    """The compiled backend's step functions, before torch.compile turns them into
+    """The compiled backend's step functions, before TorchInductor turns them into
     CPU (C++) or GPU (Triton) code, run through the same loop on any device."""
-
-    def backward_into(dH_next, d_out, dC, gates, tanh_C, C_prev, dA):  # as compiled_kernels() wraps it
-        dA_t, dC_prev = step_backward(dH_next, d_out, dC, gates, tanh_C, C_prev)
-        dA.copy_(dA_t)
-        return dC_prev
-
-    kernels = StepKernels(step_forward, backward_into)
+    kernels = StepKernels(step_forward, step_backward_into)
     XW = torch.randn(5, 3, 64, device="meta", requires_grad=True)
     H0 = torch.zeros(3, 16, device="meta")
     W_h = torch.randn(16, 64, device="meta", requires_grad=True)
