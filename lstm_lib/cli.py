@@ -28,9 +28,15 @@ from .model import CharLSTM, ModelConfig
 from .train import LR_SCHEDULES, TrainConfig, Trainer
 from .vocab import Vocabulary
 
-TRAINING_BACKEND = "manual"
+TRAINING_BACKEND = "compiled"
 """The backend ``train`` uses unless ``--backend`` says otherwise: the hand-written
-backward, fast on every machine and compiled by nothing (chapter 13)."""
+backward with compiled step kernels, the fastest on the CPUs measured in chapter 13.
+Where nothing can compile them (no C++ compiler), ``train`` says so and uses
+:data:`FALLBACK_BACKEND`."""
+FALLBACK_BACKEND = "manual"
+"""The same hand-written backward with eager step kernels: needs no compiler."""
+INFERENCE_BACKEND = "manual"
+"""What ``generate`` and ``evaluate`` run: nothing to compile for a few calls."""
 BACKEND_CHOICES = ("autograd", "compiled", "manual")
 
 EXPORTED_KEYS = (
@@ -184,9 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=BACKEND_CHOICES,
         help=(
-            f"how the LSTM is differentiated (default: {TRAINING_BACKEND}): manual (hand-written backward), "
-            "compiled (the same with compiled step kernels: faster once compiled, needs a C++ compiler), "
-            "autograd; never saved"
+            f"how the LSTM is differentiated (default: {TRAINING_BACKEND}, or {FALLBACK_BACKEND} where "
+            "nothing can compile): compiled (hand-written backward, step kernels compiled by TorchInductor "
+            "in seconds, needs a C++ compiler), manual (the same without compiling), autograd; never saved"
         ),
     )
     train.add_argument("--checkpoint-dir", help="default: checkpoints, or the resumed checkpoint's folder")
@@ -302,6 +308,27 @@ def run_train(args) -> int:
         distributed.shutdown(world)
 
 
+def compile_step_kernels(trainer, device, fall_back):
+    """Compile the step kernels before the first step and say how long it took.
+    Where they cannot be compiled, switch to :data:`FALLBACK_BACKEND` with a note
+    if ``fall_back`` (the backend was the default), else raise the UsageError."""
+    try:
+        seconds = compiled.compile_for(
+            trainer.train_data.shape[1], trainer.model.config.hidden_size, device=device
+        )
+    except UsageError as error:
+        if not fall_back:
+            raise
+        reason = error.__cause__ or error
+        print(
+            f"note: the step kernels could not be compiled here ({type(reason).__name__}); "
+            f"training with --backend {FALLBACK_BACKEND}, the same arithmetic without them"
+        )
+        trainer.model.set_backend(FALLBACK_BACKEND)
+        return
+    print(f"compiled the step kernels in {seconds:.1f} s" if seconds else "step kernels already compiled")
+
+
 def train_in(args, device, world) -> int:
     if args.resume:
         trainer, text, vocab, train_ids, val_ids = resume_trainer(args, device, world)
@@ -315,10 +342,8 @@ def train_in(args, device, world) -> int:
     else:
         trainer, text, vocab, train_ids, val_ids = new_trainer(args, device, world)
     trainer.model.set_backend(args.backend or TRAINING_BACKEND)
-    if trainer.model.backend == "compiled":  # compile now, and say how long it took
-        config = trainer.model.config
-        seconds = compiled.compile_for(trainer.train_data.shape[1], config.hidden_size, device=device)
-        print(f"compiled the step kernels in {seconds:.1f} s" if seconds else "step kernels already compiled")
+    if trainer.model.backend == "compiled":
+        compile_step_kernels(trainer, device, fall_back=args.backend is None)
     n_params = sum(p.numel() for p in trainer.model.parameters())
     ranks = (
         f" | {world.size} processes, {trainer.train_data.shape[1]} streams each" if world.distributed else ""
@@ -353,7 +378,7 @@ def train_in(args, device, world) -> int:
         return 0
     best_path = trainer.checkpoint_dir / "best.pt"
     best = load_checkpoint(best_path, map_location=device)
-    model, _ = model_from_checkpoint(best, device, TRAINING_BACKEND)
+    model, _ = model_from_checkpoint(best, device, INFERENCE_BACKEND)
     print(
         f"best validation perplexity {perplexity(best['best_val_loss']):.3f} "
         f"({bits_per_character(best['best_val_loss']):.3f} bits/char) after epoch {best['position']['epoch']}"
@@ -367,7 +392,7 @@ def train_in(args, device, world) -> int:
 
 def run_generate(args) -> int:
     device = resolve_device(args.device)
-    model, vocab = model_from_checkpoint(load_checkpoint(args.checkpoint, device), device, TRAINING_BACKEND)
+    model, vocab = model_from_checkpoint(load_checkpoint(args.checkpoint, device), device, INFERENCE_BACKEND)
     print(generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed))
     return 0
 
@@ -375,7 +400,7 @@ def run_generate(args) -> int:
 def run_evaluate(args) -> int:
     device = resolve_device(args.device)
     payload = load_checkpoint(args.checkpoint, device)
-    model, vocab = model_from_checkpoint(payload, device, TRAINING_BACKEND)
+    model, vocab = model_from_checkpoint(payload, device, INFERENCE_BACKEND)
     config = TrainConfig.from_dict(payload.get("train_config", {}))
     record = payload.get("text") or _old_text_record(payload)
     text, _ = load_recorded_text(args.checkpoint, record, args.text)

@@ -23,6 +23,17 @@ echo "==> installing requirements"
 echo "==> checking Pride and Prejudice"
 .venv/bin/python -c "from lstm_lib.corpus import load_pride_and_prejudice as load; print(f'{len(load()):,} characters ready')"
 
+echo "==> compiling the LSTM step kernels of the default model (kept in TorchInductor's cache)"
+.venv/bin/python - <<'PY'
+from lstm_lib import ModelConfig, TrainConfig, UsageError, compiled
+
+try:
+    seconds = compiled.compile_for(TrainConfig().batch_size, ModelConfig().hidden_size)
+    print(f"compiled in {seconds:.1f} s")
+except UsageError as error:  # train will say so again and use the manual backend
+    print(f"not compiled: {error}")
+PY
+
 if $with_tests; then
     # The test of scripts/extract_corpus.py downloads Debian's r-cran-janeaustenr; apt needs its lists.
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then

@@ -18,6 +18,7 @@ from lstm_lib import (
     UsageError,
     Vocabulary,
     __version__,
+    compiled,
     load_checkpoint,
     model_from_checkpoint,
     split_ids,
@@ -193,7 +194,8 @@ def test_a_signal_mid_epoch_saves_a_checkpoint_and_exits_cleanly(text_file, tmp_
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert "steps per epoch" in process.stdout.readline()  # training has started
+    while "steps per epoch" not in process.stdout.readline():  # training starts after this line
+        assert process.poll() is None, process.stderr.read()
     time.sleep(3)
     process.send_signal(sent)
     out, err = process.communicate(timeout=120)
@@ -225,7 +227,9 @@ def test_resume_alone_continues_exactly_the_saved_run(tmp_path, text_file, capsy
     straight, _ = interrupted_run(tmp_path / "a", text_file, steps=10**6)
     _, last = interrupted_run(tmp_path / "b", text_file)
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--resume", str(last), "--no-progress", "--sample-length", "5"]) == 0
+    # the backend is not part of the run: --backend manual, as the straight run used, for equal weights
+    args = ["train", "--resume", str(last), "--backend", "manual", "--no-progress", "--sample-length", "5"]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "resuming from" in out and "overrides" not in out
     payload = torch.load(last, weights_only=True)
@@ -361,3 +365,31 @@ def test_the_compiled_backend_compiles_before_training_and_says_how_long(text_fi
     assert "compiled backend" in out
     payload = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
     assert "backend" not in payload["model_config"], "how it was trained is not saved"
+
+
+def test_train_falls_back_to_manual_where_the_default_cannot_compile(
+    text_file, tmp_path, monkeypatch, capsys
+):
+    def no_compiler(function, example_inputs):
+        raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
+
+    monkeypatch.setattr(compiled, "_compile_graph", no_compiler)
+    monkeypatch.setattr(compiled, "_compiled", {})
+    args = [
+        "train",
+        "--text",
+        str(text_file),
+        "--epochs",
+        "1",
+        *TINY,
+        "--no-progress",
+        "--sample-length",
+        "5",
+    ]
+    assert main([*args, "--checkpoint-dir", str(tmp_path / "default")]) == 0
+    out = capsys.readouterr().out
+    assert "could not be compiled here (CppCompileError); training with --backend manual" in out
+    assert "manual backend" in out
+    # asked for by name, it is an error, not a silent change
+    assert main([*args, "--checkpoint-dir", str(tmp_path / "named"), "--backend", "compiled"]) == 2
+    one_line_error(capsys, "could not compile the LSTM step", "choose the backend manual", "(--backend)")
