@@ -37,13 +37,13 @@ on an AVX-512 CPU:
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
         python benchmarks/bench_lstm.py
 
-(PyTorch's own kernels and ``torch.compile``'s generated code, oneDNN and MKL
+(PyTorch's own kernels and TorchInductor's generated code, oneDNN and MKL
 each read one of these variables when they start.) The header then lists the
 caps and the files are named ``bench_cpu_<kind>_as_<cap>``, e.g.
 ``bench_cpu_avx512_as_avx2``: the same code paths as an AVX2 machine, on this
 machine's cores, caches and memory, so a proxy for which paths run and how
 they compare, not for an AVX2 machine's speed. (Under a cap,
-``lstm_lib.compiled`` keeps ``torch.compile``'s on-disk kernels in a folder of
+``lstm_lib.compiled`` keeps TorchInductor's on-disk kernels in a folder of
 their own.)
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
@@ -72,7 +72,7 @@ from lstm_lib.errors import UsageError
 from lstm_lib.matmul import FixedWeightProduct
 
 ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-"""Environment variables with which PyTorch (and ``torch.compile``), oneDNN and MKL
+"""Environment variables with which PyTorch (and TorchInductor), oneDNN and MKL
 use narrower vector instructions than the CPU has."""
 
 

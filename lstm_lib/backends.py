@@ -8,8 +8,8 @@ pass is produced:
 - ``"manual"``: the loops of :mod:`lstm_lib.manual_backward` inside one
   :class:`torch.autograd.Function` whose backward is written by hand, with
   the eager step kernels of :mod:`lstm_lib.step_kernels`.
-- ``"compiled"``: the same loops with the step kernels that ``torch.compile``
-  generates on first use (:mod:`lstm_lib.compiled`).
+- ``"compiled"``: the same loops with the step kernels that TorchInductor
+  compiles on first use with each shape (:mod:`lstm_lib.compiled`).
 
 ``"manual"`` and ``"compiled"`` do their matrix products, the input projection
 included, through :mod:`lstm_lib.matmul` (oneDNN on CPUs, as ``nn.LSTM`` does).
@@ -66,7 +66,7 @@ def run_compiled(XW, H, C, W_h):
     """The hand-written backward with the compiled step kernels; as :func:`run_autograd`.
 
     Raises:
-        UsageError: when ``torch.compile`` cannot compile here.
+        UsageError: when TorchInductor cannot compile here.
     """
     return run_sequence(XW, H, C, W_h, compiled.compiled_kernels_for(H))
 

@@ -113,6 +113,7 @@ _keep_capped_kernels_apart()
 def _compile_graph(function, example_inputs):
     """``function`` traced on ``example_inputs`` and compiled by TorchInductor, for
     inputs of exactly their shapes, dtypes and device."""
+    import torch._inductor  # imported here: it takes seconds, and only this backend needs it
     from torch.fx.experimental.proxy_tensor import make_fx
 
     graph = make_fx(function)(*example_inputs)
@@ -133,7 +134,7 @@ def _compile_kernels(batch, hidden, dtype, device) -> StepKernels:
 def _compile_errors():
     """Exception types that mean "compilation is unavailable here" (and not a
     mistake in the inputs, which should surface as it is)."""
-    errors = [OSError]
+    errors = [OSError, ImportError]  # ImportError: a PyTorch without TorchInductor
     try:
         from torch._inductor.exc import CppCompileError
 
@@ -158,8 +159,6 @@ def compiled_kernels_for(H) -> StepKernels:
     key = (*H.shape, H.dtype, H.device)
     kernels = _compiled.get(key)
     if kernels is None:
-        if not hasattr(torch, "_inductor"):  # pragma: no cover - PyTorch before 2.0
-            raise UsageError("this PyTorch has no TorchInductor; choose the backend manual", "backend")
         start = time.perf_counter()
         try:
             kernels = _compile_kernels(*key)
