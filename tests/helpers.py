@@ -25,3 +25,10 @@ def tiny_trainer(checkpoint_dir=None, epochs=2, dropout=0.0, num_layers=1, seed=
 def data_ids():
     vocab = Vocabulary.from_text(TEXT)
     return split_ids(vocab.encode(TEXT), 0.1)
+
+
+def without_a_cpp_compiler(function, example_inputs):
+    """Stands in for ``lstm_lib.compiled._compile_graph`` on a machine with no C++ compiler."""
+    from torch._inductor.exc import CppCompileError
+
+    raise CppCompileError(["c++", "step.cpp"], "c++: command not found")

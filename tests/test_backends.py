@@ -10,13 +10,14 @@ import sys
 
 import pytest
 import torch
-import torch._inductor.exc
 
 from lstm_lib import CharLSTM, ModelConfig, UsageError, compiled
 from lstm_lib.backends import BACKENDS, get_backend, run_autograd, run_compiled, run_manual
 from lstm_lib.cell import lstm_step
 from lstm_lib.manual_backward import LSTMSequence, backward_sequence, forward_sequence
 from lstm_lib.step_kernels import EAGER
+
+from .helpers import without_a_cpp_compiler
 
 
 def random_inputs(seq_len=6, batch=3, hidden=5, dtype=torch.float64, seed=0):
@@ -125,10 +126,7 @@ def test_every_backend_is_registered_and_unknown_names_are_refused():
 
 
 def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeypatch):
-    def no_compiler(function, example_inputs):
-        raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
-
-    monkeypatch.setattr(compiled, "_compile_graph", no_compiler)
+    monkeypatch.setattr(compiled, "_compile_graph", without_a_cpp_compiler)
     monkeypatch.setattr(compiled, "_compiled", {})
     with pytest.raises(UsageError, match="choose the backend manual") as caught:
         run_compiled(*random_inputs(dtype=torch.float32))

@@ -26,7 +26,7 @@ from lstm_lib import (
 from lstm_lib import train as train_module
 from lstm_lib.cli import main, text_sha256
 
-from .helpers import TEXT
+from .helpers import TEXT, without_a_cpp_compiler
 
 TINY = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "4", "--seq-len", "20"]
 
@@ -348,18 +348,14 @@ def test_a_full_disk_keeps_the_previous_checkpoint(text_file, tiny_disk, capsys)
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"], "no half-written file"
 
 
+def one_epoch_of_the_tiny_model(text_file, checkpoint_dir, *flags):
+    """``train`` arguments: one epoch of the tiny model on ``text_file``, quietly."""
+    run = ["--epochs", "1", *TINY, "--no-progress", "--sample-length", "5", *flags]
+    return ["train", "--text", str(text_file), "--checkpoint-dir", str(checkpoint_dir), *run]
+
+
 def test_the_compiled_backend_compiles_before_training_and_says_how_long(text_file, tmp_path, capsys):
-    args = [
-        "train",
-        "--text",
-        str(text_file),
-        "--epochs",
-        "1",
-        "--checkpoint-dir",
-        str(tmp_path / "c"),
-        *TINY,
-    ]
-    assert main([*args, "--backend", "compiled", "--no-progress", "--sample-length", "5"]) == 0
+    assert main(one_epoch_of_the_tiny_model(text_file, tmp_path / "c", "--backend", "compiled")) == 0
     out = capsys.readouterr().out
     assert re.search(r"compiled the step kernels in \d+\.\d s|step kernels already compiled", out), out
     assert "compiled backend" in out
@@ -370,26 +366,12 @@ def test_the_compiled_backend_compiles_before_training_and_says_how_long(text_fi
 def test_train_falls_back_to_manual_where_the_default_cannot_compile(
     text_file, tmp_path, monkeypatch, capsys
 ):
-    def no_compiler(function, example_inputs):
-        raise torch._inductor.exc.CppCompileError(["c++", "step.cpp"], "c++: command not found")
-
-    monkeypatch.setattr(compiled, "_compile_graph", no_compiler)
+    monkeypatch.setattr(compiled, "_compile_graph", without_a_cpp_compiler)
     monkeypatch.setattr(compiled, "_compiled", {})
-    args = [
-        "train",
-        "--text",
-        str(text_file),
-        "--epochs",
-        "1",
-        *TINY,
-        "--no-progress",
-        "--sample-length",
-        "5",
-    ]
-    assert main([*args, "--checkpoint-dir", str(tmp_path / "default")]) == 0
+    assert main(one_epoch_of_the_tiny_model(text_file, tmp_path / "default")) == 0
     out = capsys.readouterr().out
     assert "could not be compiled here (CppCompileError); training with --backend manual" in out
     assert "manual backend" in out
     # asked for by name, it is an error, not a silent change
-    assert main([*args, "--checkpoint-dir", str(tmp_path / "named"), "--backend", "compiled"]) == 2
+    assert main(one_epoch_of_the_tiny_model(text_file, tmp_path / "named", "--backend", "compiled")) == 2
     one_line_error(capsys, "could not compile the LSTM step", "choose the backend manual", "(--backend)")
