@@ -89,8 +89,12 @@ def step_backward_into(dH_next, d_out, dC, gates, tanh_C, C_prev, dA):
     return dC_prev
 
 
-_compiled = {}  # (batch, hidden, dtype, device) -> StepKernels
-_compile_seconds = {}  # the same keys -> seconds that compiling took
+_compiled = {}  # _shape_key(H) -> StepKernels
+
+
+def _shape_key(H):
+    """``(batch, hidden, dtype, device)`` of a state ``H``: what a compiled kernel is specialized to."""
+    return (*H.shape, H.dtype, H.device)
 
 
 def _keep_capped_kernels_apart() -> None:
@@ -157,10 +161,9 @@ def compiled_kernels_for(H) -> StepKernels:
             unsupported Python or platform); the message names the eager
             alternatives.
     """
-    key = (*H.shape, H.dtype, H.device)
+    key = _shape_key(H)
     kernels = _compiled.get(key)
     if kernels is None:
-        start = time.perf_counter()
         try:
             kernels = _compile_kernels(*key)
         except _compile_errors() as error:
@@ -171,7 +174,6 @@ def compiled_kernels_for(H) -> StepKernels:
                 "backend",
             ) from error
         _compiled[key] = kernels
-        _compile_seconds[key] = time.perf_counter() - start
     return kernels
 
 
@@ -180,8 +182,8 @@ def compile_for(batch, hidden, dtype=torch.float32, device="cpu") -> float:
     first training step; returns the seconds it took (0 when already compiled).
     Raises :class:`UsageError` as :func:`compiled_kernels_for` does."""
     H = torch.zeros(batch, hidden, dtype=dtype, device=torch.device(device))
-    key = (*H.shape, H.dtype, H.device)
-    if key in _compiled:
+    if _shape_key(H) in _compiled:
         return 0.0
+    start = time.perf_counter()
     compiled_kernels_for(H)
-    return _compile_seconds[key]
+    return time.perf_counter() - start
