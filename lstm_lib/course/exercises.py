@@ -51,7 +51,7 @@ EXERCISES = (
     Exercise(
         "get_batch",
         "batching",
-        ((2, "Consecutive windows continue every stream"),),
+        ((2, "Parallel streams"),),
         "inputs and targets of every window, the short last one included, are lstm_lib's",
     ),
     Exercise(
