@@ -43,7 +43,7 @@ caps and the files are named ``bench_cpu_<kind>_as_<cap>``, e.g.
 ``bench_cpu_avx512_as_avx2``: the same code paths as an AVX2 machine, on this
 machine's cores, caches and memory, so a proxy for which paths run and how
 they compare, not for an AVX2 machine's speed. (Under a cap,
-``lstm_lib.compiled`` keeps TorchInductor's on-disk kernels in a folder of
+``lstm_lib.fast.compiled`` keeps TorchInductor's on-disk kernels in a folder of
 their own.)
 On a machine shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): spinning OpenMP threads that
@@ -65,11 +65,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm_lib import CharLSTM, ModelConfig, compiled, matmul
+from lstm_lib import CharLSTM, ModelConfig
 from lstm_lib.atomic import atomic_write
-from lstm_lib.backends import BACKENDS
 from lstm_lib.errors import UsageError
-from lstm_lib.matmul import FixedWeightProduct
+from lstm_lib.fast import compiled, matmul
+from lstm_lib.fast.matmul import FixedWeightProduct
+from lstm_lib.layer import backend_names
+
+BACKENDS = backend_names()
+"""Every backend a layer can run with: ``autograd`` (``LSTMLayer.forward`` itself) and those of
+:mod:`lstm_lib.fast`."""
 
 ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 """Environment variables with which PyTorch (and TorchInductor), oneDNN and MKL
@@ -283,7 +288,7 @@ def product_library(size, batch, device) -> str:
     if FixedWeightProduct(torch.zeros(size.hidden_size, 4 * size.hidden_size), batch).uses_onednn:
         return matmul.ONEDNN
     path = matmul.product_path()
-    return "torch.mm (below lstm_lib.matmul.MIN_ONEDNN_MACS)" if path == matmul.ONEDNN else path
+    return "torch.mm (below lstm_lib.fast.matmul.MIN_ONEDNN_MACS)" if path == matmul.ONEDNN else path
 
 
 def header(command, results, args, device) -> str:

@@ -1,9 +1,9 @@
-"""Where oneDNN's product pays: the check behind ``lstm_lib.matmul.MIN_ONEDNN_MACS``.
+"""Where oneDNN's product pays: the check behind ``lstm_lib.fast.matmul.MIN_ONEDNN_MACS``.
 
 Times ``(rows, in) @ (in, out)`` with a fixed weight, the product the LSTM
 loop does once per step, both ways, as the library pays for them: oneDNN's
 linear with the weight reordered into oneDNN's layout once per sequence of
-``steps`` products (``lstm_lib.matmul.FixedWeightProduct``'s fast path; the
+``steps`` products (``lstm_lib.fast.matmul.FixedWeightProduct``'s fast path; the
 reordering is counted, spread over the steps), and ``torch.mm``. Generation
 walks one character per call, so its products (batch 1) pay the reordering
 every time: they are timed with ``steps`` = 1, the training shapes with a
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from lstm_lib import matmul
+from lstm_lib.fast import matmul
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_lstm import cpu_kind, isa_caps  # noqa: E402

@@ -44,7 +44,7 @@ def run(name: str, settings: dict, budget: float, text: str) -> dict:
     train_ids, val_ids = split_ids(vocab.encode(text), 0.1)
     config = TrainConfig(**settings, time_limit=budget)
     torch.manual_seed(config.seed)
-    model = CharLSTM(ModelConfig(vocab_size=len(vocab)), backend="manual")
+    model = CharLSTM(ModelConfig(vocab_size=len(vocab))).set_backend("manual")
     trainer = Trainer(model, vocab, train_ids, val_ids, config)
     print(f"== {name}: {trainer.steps_per_epoch} steps per epoch", flush=True)
     history = trainer.fit(progress=False)

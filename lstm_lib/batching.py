@@ -39,8 +39,8 @@ def batchify(ids: torch.Tensor, batch_size: int, seq_len: int = 1) -> torch.Tens
     rows = len(ids) // batch_size
     if rows < seq_len + 1:
         raise UsageError(
-            f"a text of {len(ids):,} characters is too short for batch size {batch_size} x "
-            f"window {seq_len}: it needs at least {batch_size * (seq_len + 1):,}; "
+            f"a text of {len(ids):,} character{'' if len(ids) == 1 else 's'} is too short for "
+            f"batch size {batch_size} x window {seq_len}: it needs at least {batch_size * (seq_len + 1):,}; "
             "use a longer text or a smaller batch_size or seq_len",
             "batch_size",
         )

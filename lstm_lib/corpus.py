@@ -119,6 +119,12 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
         raise CorpusError(f"cannot read text file {path}: {exc.strerror}") from None
 
     data = data.removeprefix(b"\xef\xbb\xbf")  # UTF-8 byte-order mark
+    encoding = encoding_of_byte_order_mark(data)
+    if encoding:
+        raise CorpusError(
+            f"{path} is {encoding} text, as its byte-order mark says, not UTF-8; "
+            f"convert it, e.g. iconv -f {encoding.split()[0]} -t UTF-8 {path} > out.txt"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -129,6 +135,19 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
     if not text.strip():
         raise CorpusError(f"text file is empty: {path} (give a file that contains text)")
     return text.replace("\r\n", "\n")
+
+
+BYTE_ORDER_MARKS = (  # UTF-32's first, since its little-endian mark starts with UTF-16's
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+
+
+def encoding_of_byte_order_mark(data: bytes) -> str | None:
+    """The encoding whose byte-order mark ``data`` starts with (UTF-16 or UTF-32), or None."""
+    return next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
 
 
 def sha256_of_text(text: str) -> str:

@@ -13,8 +13,8 @@ class ModelConfig:
     """Sizes of a :class:`CharLSTM`; saved with every checkpoint.
 
     How the LSTM's backward pass is computed (the backend) is not part of the
-    model: it is chosen each time a model is built or run (``CharLSTM(config,
-    backend=...)``, ``model.set_backend(...)``, ``--backend``).
+    model: it is chosen each time a model is run (``model.set_backend(...)``,
+    ``--backend``).
     """
 
     vocab_size: int
@@ -50,21 +50,16 @@ class CharLSTM(nn.Module):
 
     Args:
         config: the sizes.
-        backend: how the LSTM is differentiated (:mod:`lstm_lib.backends`); a
-            runtime choice, changed with :meth:`set_backend` and never saved.
+
+    How the LSTM is differentiated is a runtime choice, :meth:`set_backend`, never saved.
     """
 
-    def __init__(self, config: ModelConfig, backend: str = "autograd"):
+    def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
         self.lstm = StackedLSTM(
-            config.embedding_size,
-            config.hidden_size,
-            config.num_layers,
-            config.dropout,
-            config.forget_bias,
-            backend,
+            config.embedding_size, config.hidden_size, config.num_layers, config.dropout, config.forget_bias
         )
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
@@ -94,7 +89,7 @@ class CharLSTM(nn.Module):
 
     @property
     def backend(self) -> str:
-        return self.lstm.layers[0].backend
+        return self.lstm.backend
 
     def set_backend(self, backend: str) -> "CharLSTM":
         """Run the LSTM with another backend from now on; returns the model."""

@@ -1,27 +1,19 @@
-"""Training with truncated backpropagation through time.
+"""One update of truncated backpropagation through time, and its settings (chapters 6, 7 and 10).
 
-The loop follows PyTorch's ``examples/word_language_model``: the text is laid
-out as parallel streams, each window's final state starts the next window
-(detached, so backpropagation stops at the window boundary), gradients are
-clipped by their global norm, and validation perplexity is measured after each
-epoch. What a run saves and restores (checkpoints, exact resume) lives in
-:mod:`lstm_lib.run_state`; the progress bar in :mod:`lstm_lib.progress`.
+:func:`train_step` is what the learner writes: each window's final state starts
+the next window (detached, so backpropagation stops at the window boundary) and
+gradients are clipped by their global norm. :class:`TrainConfig` holds a run's
+settings and :func:`learning_rate` its schedule. The loop over epochs that uses
+them, with checkpoints and exact resume, is :class:`lstm_lib.runs.Trainer`.
 """
 
 import math
-import time
 from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 
-from . import distributed
-from .batching import batchify, get_batch, window_starts
 from .errors import UsageError
-from .evaluation import bits_per_character, nll_and_count, perplexity
-from .layer import detach_state
-from .progress import Progress
-from .run_state import RunState, TrainingDiverged  # noqa: F401 (TrainingDiverged is part of this module's API)
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -87,14 +79,14 @@ def train_step(model, optimizer, inputs, targets, state, clip):
         gradient norm before clipping, and the detached final state.
     """
     if state is not None:
-        state = detach_state(state)
+        state = tuple(s.detach() for s in state)  # backpropagation stops at the window's start
     logits, state = model(inputs, state)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip > 0 else math.inf)
     optimizer.step()
-    return loss.item(), grad_norm.item(), detach_state(state)
+    return loss.item(), grad_norm.item(), tuple(s.detach() for s in state)
 
 
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -104,152 +96,3 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
         total = config.epochs * steps_per_epoch
         return config.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
     return config.lr
-
-
-class Trainer(RunState):
-    """Trains a :class:`~lstm_lib.model.CharLSTM` on a train/validation split.
-
-    Args:
-        model: the model to train (already on ``device``).
-        vocab: its :class:`~lstm_lib.vocab.Vocabulary`, saved with checkpoints.
-        train_ids, val_ids: ``(n,)`` id tensors, e.g. from :func:`~lstm_lib.batching.split_ids`.
-        config: a :class:`TrainConfig`.
-        checkpoint_dir: where ``last.pt`` and ``best.pt`` go; None saves nothing.
-        device: where the data lives.
-        text: ``{"path": ..., "sha256": ...}`` of the training text, saved so that a
-            resumed run finds and checks the same text; None when unknown.
-        step_fn: the update of one window, :func:`train_step` or one with its signature
-            (a learner's own, for instance).
-        world: this process's place among the ranks of a ``torchrun`` job
-            (:mod:`lstm_lib.distributed`); it then trains on its block of the streams.
-    """
-
-    def __init__(
-        self,
-        model,
-        vocab,
-        train_ids,
-        val_ids,
-        config,
-        checkpoint_dir=None,
-        device="cpu",
-        text=None,
-        step_fn=train_step,
-        world=distributed.SINGLE,
-    ):
-        self.model = model
-        self.vocab = vocab
-        self.config = config
-        self.device = torch.device(device)
-        self.world = world
-        streams = batchify(train_ids, config.batch_size, config.seq_len)
-        self.train_data = distributed.shard_streams(streams, world).to(self.device)
-        self.val_data = distributed.shard_streams(batchify(val_ids, config.batch_size, 1), world).to(
-            self.device
-        )
-        self.starts = window_starts(self.train_data, config.seq_len)
-        self.trained_model = distributed.wrap(model, world, self.device)  # model itself, or its DDP
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        self.step_fn = step_fn
-        super().__init__(checkpoint_dir, text)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.starts)
-
-    def learning_rate(self, step: int) -> float:
-        return learning_rate(self.config, step, self.steps_per_epoch)
-
-    def train_step(self, inputs, targets, state):
-        """Set this step's learning rate, update on one window, stop on a NaN.
-
-        Returns ``(loss, grad_norm, state)`` as :func:`train_step` does.
-        """
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate(self.step)
-        loss, grad_norm, state = self.step_fn(
-            self.trained_model, self.optimizer, inputs, targets, state, self.config.clip
-        )
-        self.stop_if_diverged("loss", loss)
-        self.stop_if_diverged("gradient norm", grad_norm)
-        return loss, grad_norm, state
-
-    def fit(self, progress=True, max_steps=None, on_epoch_end=None):
-        """Train until ``config.epochs`` epochs are done (or the time limit passes).
-
-        Args:
-            progress: show a progress bar with loss, perplexity, gradient norm and tokens/s.
-            max_steps: stop (and checkpoint) after this many optimizer steps in
-                this call, wherever that falls; ``resume`` continues from there.
-            on_epoch_end: called as ``on_epoch_end(trainer, record)`` after each
-                validation, e.g. to print a sample.
-
-        Returns:
-            ``history``: ``{"steps": [...], "epochs": [...]}``, lists of dicts.
-        """
-        cfg = self.config
-        self.interrupted = False
-        bar = Progress(cfg.epochs * self.steps_per_epoch, self.step, enabled=progress and self.world.is_main)
-        steps_this_call = 0
-        try:
-            while self.epoch < cfg.epochs:
-                bar.set_epoch(self.epoch + 1, cfg.epochs)
-                self.model.train()
-                state = self.carried_state
-                while self.batch < self.steps_per_epoch:
-                    if max_steps is not None and steps_this_call >= max_steps:
-                        self.carried_state = state
-                        self.save("last.pt")
-                        return self.history
-                    inputs, targets = get_batch(self.train_data, self.starts[self.batch], cfg.seq_len)
-                    start = time.perf_counter()
-                    loss, grad_norm, state = self.train_step(inputs, targets, state)
-                    seconds = time.perf_counter() - start
-                    self.carried_state = state
-                    record = self.record_step(loss, grad_norm, targets.numel(), seconds)
-                    steps_this_call += 1
-                    bar.step(record)
-                record = self.validate()
-                if on_epoch_end is not None:
-                    on_epoch_end(self, record)
-                if cfg.time_limit and self.elapsed >= cfg.time_limit and self.epoch < cfg.epochs:
-                    bar.write(f"time limit of {cfg.time_limit:.0f} s reached after epoch {self.epoch}")
-                    break
-        except KeyboardInterrupt:
-            self.interrupted = True
-            if not self.world.distributed:  # ranks stop at different steps: keep the epoch's checkpoint
-                self.save("last.pt")
-        finally:
-            bar.close()
-        return self.history
-
-    def validate(self) -> dict:
-        """End the epoch: validation perplexity, history, checkpoints."""
-        epoch_steps = [s for s in self.history["steps"] if s["epoch"] == self.epoch + 1]
-        train_loss = sum(s["loss"] for s in epoch_steps) / max(len(epoch_steps), 1)
-        nll, count = nll_and_count(self.model, self.val_data, self.config.seq_len)
-        nll, count = distributed.sum_over_ranks(nll, count, world=self.world)
-        val_loss = nll / count  # over the whole validation text, token-weighted
-        self.stop_if_diverged("validation loss", val_loss)
-        self.epoch += 1
-        self.batch = 0
-        self.carried_state = None
-        record = {
-            "epoch": self.epoch,
-            "step": self.step,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_ppl": perplexity(val_loss),
-            "val_bpc": bits_per_character(val_loss),
-            "elapsed": self.elapsed,
-        }
-        self.history["epochs"].append(record)
-        self.say(
-            f"epoch {self.epoch:3d} | train loss {train_loss:.3f} | val loss {val_loss:.3f} | "
-            f"val ppl {record['val_ppl']:.3f} | {self.elapsed:6.1f} s"
-        )
-        self.save("last.pt")
-        if val_loss < self.best_val_loss:
-            self.best_val_loss = val_loss
-            self.save("best.pt")
-        return record

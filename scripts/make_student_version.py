@@ -10,7 +10,7 @@ In every chapter notebook (book/*.ipynb):
   markers, the reference code between them, and written model answers);
 - the cells tagged ``exercise`` (the stubs) and ``check`` keep their code but lose their
   outputs and execution counts, so a check cell fails until the learner has done the
-  exercise above it (with ``lstm_lib.checks.ExerciseError`` or ``NotImplementedError``);
+  exercise above it (with ``lstm_lib.course.ExerciseError`` or ``NotImplementedError``);
 - every other cell is kept with its outputs, so the text reads as in the book.
 
 The rest of book/ (images, assets; not the instructor page) is copied alongside, so

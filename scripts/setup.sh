@@ -25,7 +25,8 @@ echo "==> checking Pride and Prejudice"
 
 echo "==> compiling the LSTM step kernels of the default model (kept in TorchInductor's cache)"
 .venv/bin/python - <<'PY'
-from lstm_lib import ModelConfig, TrainConfig, UsageError, compiled
+from lstm_lib import ModelConfig, TrainConfig, UsageError
+from lstm_lib.fast import compiled
 
 try:
     seconds = compiled.compile_for(TrainConfig().batch_size, ModelConfig(vocab_size=1).hidden_size)

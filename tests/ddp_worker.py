@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from lstm_lib import CharLSTM, ModelConfig, TrainConfig, Trainer, Vocabulary, distributed, split_ids
+from lstm_lib import CharLSTM, ModelConfig, TrainConfig, Trainer, Vocabulary, split_ids
+from lstm_lib.runs import distributed
 
 TEXT = (
     "It is a truth universally acknowledged, that a single man in possession "
@@ -21,11 +22,11 @@ TEXT = (
 
 def main(mode: str, out: Path) -> None:
     world = distributed.init(torch.device("cpu"))
-    vocab = Vocabulary.from_text(TEXT)
-    ids = split_ids(vocab.encode(TEXT), 0.1)
     if mode == "resume":
-        trainer = Trainer.resume(out / "run" / "last.pt", *ids, world=world)
+        trainer = Trainer.resume(out / "run" / "last.pt", TEXT, world=world)
     else:
+        vocab = Vocabulary.from_text(TEXT)
+        ids = split_ids(vocab.encode(TEXT), 0.1)
         config = TrainConfig(epochs=2, batch_size=4, seq_len=20, lr=1e-2, lr_schedule="cosine")
         torch.manual_seed(config.seed)
         model = CharLSTM(ModelConfig(len(vocab), embedding_size=8, hidden_size=16, num_layers=2))

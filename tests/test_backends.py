@@ -1,7 +1,9 @@
 """The fast backends agree with plain autograd, and fail clearly when they cannot run.
 
 Parity with ``nn.LSTM`` and float64 gradcheck for every backend live in
-``test_parity.py``; these tests cover what is special to each backend.
+``test_parity.py``; these tests cover what is special to each backend. The
+``"autograd"`` backend is :meth:`lstm_lib.layer.LSTMLayer.forward` itself; the others
+are the :class:`~lstm_lib.layer.Backend` values of :mod:`lstm_lib.fast.backends`.
 """
 
 import os
@@ -11,13 +13,33 @@ import sys
 import pytest
 import torch
 
-from lstm_lib import CharLSTM, ModelConfig, UsageError, compiled
-from lstm_lib.backends import BACKENDS, get_backend, run_autograd, run_compiled, run_manual
+from lstm_lib import CharLSTM, LSTMLayer, ModelConfig, UsageError
+from lstm_lib.backward import backward_sequence, forward_sequence
 from lstm_lib.cell import lstm_step
-from lstm_lib.manual_backward import LSTMSequence, backward_sequence, forward_sequence
-from lstm_lib.step_kernels import EAGER
+from lstm_lib.fast import compiled
+from lstm_lib.fast.backends import COMPILED, MANUAL, run_compiled, run_manual
+from lstm_lib.fast.sequence import LSTMSequence
+from lstm_lib.fast.step_kernels import EAGER
+from lstm_lib.layer import BACKENDS, backend_names, get_backend
 
 from .helpers import without_a_cpp_compiler
+
+
+def run_autograd(XW, H, C, W_h):
+    """``(outputs, H_T, C_T)`` of :meth:`LSTMLayer.forward`, the ``"autograd"`` backend, run on
+    ``XW`` as a backend's ``run`` is: the layer's input projection is made the identity
+    (``W_x = I``, ``b = 0``, exact in floating point), so its input X is ``XW`` itself, and
+    ``W_h`` is the tensor given (gradients reach it)."""
+    hidden = H.shape[1]
+    layer = LSTMLayer(4 * hidden, hidden).to(XW.dtype)
+    assert layer.backend == "autograd" and "forward" not in vars(layer)
+    weights = {
+        "cell.W_x": torch.eye(4 * hidden, dtype=XW.dtype),
+        "cell.b": torch.zeros(4 * hidden, dtype=XW.dtype),
+        "cell.W_h": W_h,
+    }
+    outputs, (H_T, C_T) = torch.func.functional_call(layer, weights, (XW, (H, C)))
+    return outputs, H_T, C_T
 
 
 def random_inputs(seq_len=6, batch=3, hidden=5, dtype=torch.float64, seed=0):
@@ -120,9 +142,29 @@ def test_switching_backend_keeps_the_loss():
 
 
 def test_every_backend_is_registered_and_unknown_names_are_refused():
-    assert {"autograd", "manual", "compiled"} <= set(BACKENDS)
-    with pytest.raises(UsageError, match="choose one of: autograd, compiled, manual"):
+    assert {"autograd", "manual", "compiled"} <= set(backend_names())
+    assert get_backend("autograd") is None, "autograd is LSTMLayer.forward itself"
+    assert BACKENDS["manual"] is MANUAL and get_backend("manual") is MANUAL
+    assert BACKENDS["compiled"] is COMPILED and get_backend("compiled") is COMPILED
+    with pytest.raises(UsageError, match="choose one of: autograd, compiled, manual") as caught:
         get_backend("cudnn")
+    assert caught.value.parameter == "backend"
+
+
+def test_set_backend_replaces_forward_on_the_instance_and_autograd_gives_it_back():
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=9, embedding_size=4, hidden_size=6, num_layers=2))
+    assert model.set_backend("manual") is model, "set_backend returns the model"
+    layers = model.lstm.layers
+    assert model.backend == model.lstm.backend == "manual"
+    assert all(layer.backend == "manual" and "forward" in vars(layer) for layer in layers)
+    other = LSTMLayer(4, 6)
+    assert other.backend == "autograd" and "forward" not in vars(other), "other layers keep their forward"
+    assert model.lstm.set_backend("autograd") is model.lstm
+    assert all(layer.backend == "autograd" and "forward" not in vars(layer) for layer in layers)
+    assert all(layer.forward.__func__ is LSTMLayer.forward for layer in layers)
+    with pytest.raises(UsageError, match="unknown backend 'nope'"):
+        LSTMLayer(4, 6).set_backend("nope")
 
 
 def test_compiled_backend_reports_unavailable_compilation_as_usage_error(monkeypatch):
@@ -214,10 +256,8 @@ def test_step_kernels_backward_is_autograd_of_one_step(kind):
     assert torch.allclose(dC_prev, C_leaf.grad, atol=1e-12), "dC_{t-1}"
 
 
-def test_a_capped_cpu_capability_gets_its_own_compile_cache():
-    """TorchInductor's disk cache mixes kernels across ATEN_CPU_CAPABILITY values; lstm_lib keeps
-    them apart."""
-    program = "import os, lstm_lib; print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
+def inductor_cache_dir_in_a_capped_process(program):
+    """What ``program`` prints in a fresh process capped to ``ATEN_CPU_CAPABILITY=default``."""
     env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
     result = subprocess.run(
         [sys.executable, "-c", program],
@@ -227,4 +267,30 @@ def test_a_capped_cpu_capability_gets_its_own_compile_cache():
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("_default")
+    return result.stdout.strip()
+
+
+def test_a_capped_cpu_capability_gets_its_own_compile_cache():
+    """TorchInductor's disk cache mixes kernels across ATEN_CPU_CAPABILITY values; lstm_lib keeps
+    them apart."""
+    program = "import os, lstm_lib; print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
+    assert inductor_cache_dir_in_a_capped_process(program).endswith("_default")
+
+
+def test_the_capped_cache_is_chosen_before_an_optimizer_step_asks_torchinductor_for_one():
+    """The folder must be chosen before anything in the process first asks TorchInductor for
+    it, and the first optimizer step does (``torch.optim``): a model trained with autograd,
+    then switched to the compiled backend, must still compile into the capped folder."""
+    program = """
+import torch
+from lstm_lib import CharLSTM, ModelConfig
+model = CharLSTM(ModelConfig(vocab_size=5, embedding_size=4, hidden_size=4))
+optimizer = torch.optim.Adam(model.parameters())
+logits, _ = model(torch.zeros(3, 2, dtype=torch.long))
+logits.sum().backward()
+optimizer.step()
+model.set_backend("compiled")
+from torch._inductor.runtime.cache_dir_utils import cache_dir  # where compiling will write
+print(cache_dir())
+"""
+    assert inductor_cache_dir_in_a_capped_process(program).endswith("_default")

@@ -18,15 +18,19 @@ from lstm_lib import (
     UsageError,
     Vocabulary,
     __version__,
-    compiled,
+    batchify,
+    evaluate,
     load_checkpoint,
     model_from_checkpoint,
     split_ids,
 )
 from lstm_lib import train as train_module
-from lstm_lib.cli import main, text_sha256
+from lstm_lib.corpus import sha256_of_text
+from lstm_lib.fast import compiled
+from lstm_lib.runs.cli import main
+from lstm_lib.runs.safety import LOCK_NAME
 
-from .helpers import TEXT, without_a_cpp_compiler
+from .helpers import RUN_FILES, TEXT, without_a_cpp_compiler
 
 TINY = ["--embedding-size", "8", "--hidden-size", "16", "--batch-size", "4", "--seq-len", "20"]
 
@@ -62,7 +66,7 @@ def test_train_prints_perplexity_sample_and_checkpoint(trained, capsys):
     # "Elizabeth" is not in this text's vocabulary, so the sample starts from the validation text
     sample = out.split("sample (temperature 0.8):\n\n")[1]
     assert len(sample.rstrip("\n")) == 51
-    assert sorted(p.name for p in trained.iterdir()) == ["best.pt", "last.pt"]
+    assert sorted(p.name for p in trained.iterdir()) == RUN_FILES
 
 
 def test_generate_is_reproducible_with_a_seed(trained, capsys):
@@ -84,6 +88,76 @@ def test_evaluate_reports_perplexity(trained, text_file, capsys):
     assert "perplexity" in capsys.readouterr().out
 
 
+def evaluated(capsys, *args):
+    """The line ``evaluate`` prints, and the loss it reports."""
+    assert main(["evaluate", *args]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    return line, float(re.search(r"loss (\d+\.\d+) nats/char", line).group(1))
+
+
+def expected_loss(checkpoint, ids):
+    payload = load_checkpoint(checkpoint)
+    model, _ = model_from_checkpoint(payload)
+    config = TrainConfig.from_dict(payload["train_config"])
+    return evaluate(model, batchify(ids, config.batch_size), config.seq_len)
+
+
+def test_evaluate_measures_the_validation_part_of_the_training_text_and_says_so(trained, text_file, capsys):
+    capsys.readouterr()
+    best = trained / "best.pt"
+    vocab = Vocabulary(load_checkpoint(best)["vocab"])
+    _, val_ids = split_ids(vocab.encode(TEXT), 0.1)
+    for args in (["--text", str(text_file)], []):  # named, or the recorded text
+        line, loss = evaluated(capsys, "--checkpoint", str(best), *args)
+        assert line.startswith(
+            f"the validation part of the training text, {text_file.resolve()}: {len(val_ids):,} characters |"
+        ), line
+        assert "not the training text" not in line
+        assert loss == pytest.approx(expected_loss(best, val_ids), abs=1e-4)
+
+
+def test_evaluate_measures_all_of_another_text_and_says_it_is_not_the_training_text(
+    trained, tmp_path, capsys
+):
+    capsys.readouterr()
+    other_text = " ".join(reversed(TEXT.split()))  # the model's characters, another text
+    other = tmp_path / "other.txt"
+    other.write_text(other_text, encoding="utf-8")
+    best = trained / "best.pt"
+    line, loss = evaluated(capsys, "--checkpoint", str(best), "--text", str(other))
+    assert line.startswith(
+        f"all of {other.resolve()}, which is not the training text: {len(other_text):,} characters |"
+    ), line
+    vocab = Vocabulary(load_checkpoint(best)["vocab"])
+    assert loss == pytest.approx(expected_loss(best, vocab.encode(other_text)), abs=1e-4)
+    other.write_text("Zebra", encoding="utf-8")
+    assert main(["evaluate", "--checkpoint", str(best), "--text", str(other)]) == 2
+    one_line_error(capsys, "'Z'", "not in the model's vocabulary")
+
+
+def test_a_model_too_big_for_the_machine_is_one_line_not_a_traceback(text_file, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    command = [
+        sys.executable,
+        "-m",
+        "lstm_lib",
+        "train",
+        "--text",
+        str(text_file),
+        "--checkpoint-dir",
+        str(ckpt),
+    ]
+    result = subprocess.run(
+        [*command, "--hidden-size", "3000000", "--no-progress"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2, (result.stdout[-2000:], result.stderr[-2000:])
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in ("error: a model of 1 × 3000000 has", "parameters", "GiB", "--hidden-size"):
+        assert fragment in err, err
+    assert not ckpt.exists(), "nothing is written"
+
+
 def test_resume_from_the_command_line(trained, text_file, capsys):
     args = ["train", "--resume", str(trained / "last.pt"), "--text", str(text_file), "--epochs", "3"]
     assert main([*args, "--checkpoint-dir", str(trained), "--no-progress", "--sample-length", "5"]) == 0
@@ -99,7 +173,12 @@ def test_resume_from_the_command_line(trained, text_file, capsys):
         (b"", ["empty"]),
         (b"caf\xe9 au lait", ["UTF-8"]),
         (b"far too short", ["too short", "--batch-size"]),
+        (b"a", ["a text of 1 character is too short", "--batch-size"]),
+        (TEXT.encode("utf-16"), ["is UTF-16", "iconv -f UTF-16 -t UTF-8"]),  # little-endian, with its BOM
+        (b"\xfe\xff" + TEXT.encode("utf-16-be"), ["is UTF-16", "iconv -f UTF-16 -t UTF-8"]),
+        (TEXT.encode("utf-32"), ["is UTF-32", "iconv -f UTF-32 -t UTF-8"]),
     ],
+    ids=["missing", "empty", "latin-1", "too short", "one character", "utf-16", "utf-16-be", "utf-32"],
 )
 def test_bad_text_is_a_one_line_error(tmp_path, capsys, content, fragments):
     path = tmp_path / "missing.txt"
@@ -174,7 +253,7 @@ def test_diverging_loss_stops_with_exit_2_and_keeps_checkpoints(text_file, tmp_p
     assert main([*args, "--epochs", "3"]) == 2
     one_line_error(capsys, "loss became nan", "last good checkpoint is kept", "--lr")
     assert torch.load(ckpt / "last.pt", weights_only=True)["position"]["epoch"] == 1
-    assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"], "no half-written files"
+    assert sorted(p.name for p in ckpt.iterdir()) == RUN_FILES, "no half-written files"
 
 
 @pytest.mark.parametrize(
@@ -203,7 +282,7 @@ def test_a_signal_mid_epoch_saves_a_checkpoint_and_exits_cleanly(text_file, tmp_
     assert f"{said}; checkpoint saved" in out and "--resume" in out
     payload = torch.load(ckpt / "last.pt", weights_only=True)
     assert payload["position"]["step"] >= 1
-    assert {p.name for p in ckpt.iterdir()} <= {"best.pt", "last.pt"}, "no temp files left"
+    assert {p.name for p in ckpt.iterdir()} <= {"best.pt", "last.pt", LOCK_NAME}, "no temp files left"
 
 
 # -- resume continues the saved run ------------------------------------------------
@@ -214,8 +293,8 @@ def interrupted_run(tmp_path, text_file, steps=5, **options):
     vocab = Vocabulary.from_text(TEXT)
     config = TrainConfig(epochs=3, batch_size=4, seq_len=20, lr_schedule="cosine", **options)
     torch.manual_seed(config.seed)
-    model = CharLSTM(ModelConfig(len(vocab), embedding_size=8, hidden_size=16), backend="manual")
-    record = {"path": str(text_file.resolve()), "sha256": text_sha256(TEXT)}
+    model = CharLSTM(ModelConfig(len(vocab), embedding_size=8, hidden_size=16)).set_backend("manual")
+    record = {"path": str(text_file.resolve()), "sha256": sha256_of_text(TEXT)}
     trainer = Trainer(
         model, vocab, *split_ids(vocab.encode(TEXT), 0.1), config, tmp_path / "run", text=record
     )
@@ -252,7 +331,17 @@ def test_a_flag_given_on_resume_overrides_and_says_so(tmp_path, text_file, capsy
 def test_resuming_a_finished_run_says_so(trained, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(trained / "last.pt"), "--no-progress"]) == 0
-    assert "is a finished run (2 of 2 epochs); nothing to do" in capsys.readouterr().out
+    assert "has trained 2 epochs, and the run asks for 2: nothing to do" in capsys.readouterr().out
+
+
+def test_resuming_a_finished_run_with_fewer_epochs_says_how_many_it_trained(trained, capsys):
+    capsys.readouterr()
+    before = (trained / "last.pt").read_bytes()
+    assert main(["train", "--resume", str(trained / "last.pt"), "--epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "has trained 2 epochs, and the run asks for 1: nothing to do" in out, out
+    assert "2 of 1 epochs" not in out
+    assert (trained / "last.pt").read_bytes() == before, "nothing trained, nothing saved"
 
 
 @pytest.mark.parametrize(
@@ -260,7 +349,7 @@ def test_resuming_a_finished_run_says_so(trained, capsys):
     [
         ("missing", ["was trained on", "which is missing", "(--text)"]),
         ("changed", ["which has changed since", "sha256", "(--text)"]),
-        ("other text", ["but the text given names a different one", "(--text)"]),
+        ("other text", ["but the text given", "is a different text", "(--text)"]),
         ("model size", ["sizes cannot change", "--hidden-size"]),
         ("batch size", ["batch_size cannot change when a run is resumed", "(--batch-size)"]),
     ],
@@ -282,8 +371,10 @@ def test_resume_refuses_what_would_not_continue_the_run(tmp_path, text_file, cap
         args += ["--batch-size", "8"]
     before = last.read_bytes()
     assert main(args) == 2
-    one_line_error(capsys, *fragments)
+    err = one_line_error(capsys, *fragments)
     assert last.read_bytes() == before
+    for flag in ("--hidden-size", "--batch-size", "--text"):
+        assert err.count(flag) <= 1, f"{flag} named once, not twice: {err}"
 
 
 def test_a_checkpoint_from_another_library_version_names_both(tmp_path, trained, capsys):
@@ -345,7 +436,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(text_file, tiny_disk, capsys)
     assert main(["train", "--resume", str(ckpt / "last.pt"), "--epochs", "2", "--no-progress"]) == 2
     one_line_error(capsys, "could not save", "No space left on device", "is kept")
     assert (ckpt / "last.pt").read_bytes() == good
-    assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"], "no half-written file"
+    assert sorted(p.name for p in ckpt.iterdir()) == RUN_FILES, "no half-written file"
 
 
 def one_epoch_of_the_tiny_model(text_file, checkpoint_dir, *flags):

@@ -226,6 +226,27 @@ def test_read_text_file_not_utf8(tmp_path):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        ("Café au lait".encode("utf-16"), "UTF-16 (little-endian)"),  # Python writes the BOM first
+        (b"\xfe\xff" + "Café au lait".encode("utf-16-be"), "UTF-16 (big-endian)"),
+        ("Café au lait".encode("utf-32"), "UTF-32 (little-endian)"),  # not mistaken for UTF-16's mark
+        (b"\x00\x00\xfe\xff" + "Café au lait".encode("utf-32-be"), "UTF-32 (big-endian)"),
+    ],
+    ids=["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"],
+)
+def test_read_text_file_names_a_utf16_or_utf32_file_and_how_to_convert_it(tmp_path, data, encoding):
+    path = tmp_path / "wide.txt"
+    path.write_bytes(data)
+    with pytest.raises(CorpusError) as caught:
+        read_text_file(path)
+    message = str(caught.value)
+    assert f"is {encoding} text" in message and "not UTF-8" in message, message
+    assert f"iconv -f {encoding.split()[0]} -t UTF-8 {path}" in message, message
+    assert "\n" not in message
+
+
 # --- scripts/extract_corpus.py (needs apt-get and Debian's package registry) ------
 
 

@@ -1,8 +1,12 @@
 """The student track: ``my_lstm`` written by ``lstm_lib.course start``, graded by ``grade``,
 and used by ``use_student_package``."""
 
+import ast
+import inspect
+import pkgutil
 import re
 import shutil
+import textwrap
 
 import nbformat
 import pytest
@@ -12,6 +16,7 @@ import lstm_lib
 from lstm_lib import course
 from lstm_lib.course.__main__ import main
 from lstm_lib.course.exercises import BY_NAME, EXERCISES, PACKAGE, plain_title
+from lstm_lib.course.grader import CHECKS, reference_objects
 from lstm_lib.course.package import TEMPLATE
 
 from .conftest import ROOT
@@ -76,6 +81,51 @@ def test_every_stub_raises_and_no_solution_is_left(stubs):
     assert set(marked) == set(NAMES)
 
 
+def test_each_exercise_is_graded_by_its_modules_check_against_the_librarys_own():
+    references = reference_objects()
+    for exercise in EXERCISES:
+        check = CHECKS[exercise.name]
+        assert (check.__module__, check.__name__) == (
+            f"lstm_lib.course.grading.{exercise.module}",
+            f"check_{exercise.name}",
+        )
+        reference = references[exercise.name]
+        assert (reference.__module__, reference.__qualname__) == (
+            f"lstm_lib.{exercise.module}",
+            exercise.name,
+        )
+    assert references["step_backward"] is lstm_lib.backward.step_backward
+
+
+def _body(function: ast.FunctionDef) -> str:
+    """The statements of ``function`` after its docstring, as an AST dump (comments do not count)."""
+    body = function.body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+def test_the_solutions_are_the_librarys_own_code(filled):
+    blocks = [
+        (path.stem, *block)
+        for path in TEMPLATE.glob("*.py")
+        for block in re.findall(
+            r"# BEGIN SOLUTION (\w+) from ([\w.]+)\n(.*?)# END SOLUTION",
+            path.read_text(encoding="utf-8"),
+            re.S,
+        )
+    ]
+    assert {name for _, name, _, _ in blocks} == set(NAMES)
+    for module, name, dotted, between in blocks:
+        assert not between.strip(), f"the template holds a solution of {name} of its own"
+        library = inspect.unwrap(pkgutil.resolve_name(dotted))
+        (expected,) = ast.parse(textwrap.dedent(inspect.getsource(library))).body
+        node = ast.parse((filled / PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+        for part in dotted.split(".")[2:]:  # lstm_lib.model.CharLSTM.__init__: CharLSTM, then __init__
+            (node,) = [n for n in node.body if getattr(n, "name", None) == part]
+        assert _body(node) == _body(expected), f"{name}: my_lstm's solution is not the body of {dotted}"
+
+
 def test_every_section_named_exists_in_its_chapter():
     headings = {}
     for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
@@ -102,8 +152,8 @@ BROKEN = {  # one known mistake: (module, solution text, broken text, function, 
     ),
     "missing-detach": (
         "train",
-        "        state = tuple(s.detach() for s in state)\n",
-        "        pass\n",
+        "        state = tuple(s.detach() for s in state)",
+        "        state = tuple(s for s in state)",
         "train_step",
         "the state is not detached between windows: the second train_step backpropagates into the first",
     ),
@@ -222,7 +272,7 @@ def test_check_grades_the_learners_function_and_says_so(filled, monkeypatch, cap
 
 def test_check_raises_the_graders_diagnosis(filled, tmp_path, capsys):
     broken = _copy_with(tmp_path, filled, "cell", "F = torch.sigmoid(pre_F)", "F = torch.tanh(pre_F)")
-    with pytest.raises(lstm_lib.checks.ExerciseError) as failure:
+    with pytest.raises(course.ExerciseError) as failure:
         course.check("lstm_step", broken)
     assert str(failure.value) == (
         "your my_lstm.lstm_step fails: F_t looks like it uses tanh instead of σ (in my_lstm/cell.py)"
@@ -234,7 +284,7 @@ def test_check_raises_the_graders_diagnosis(filled, tmp_path, capsys):
 
 def test_check_of_a_stub_points_to_the_section(stubs):
     exercise = BY_NAME["step_backward"]
-    with pytest.raises(lstm_lib.checks.ExerciseError) as failure:
+    with pytest.raises(course.ExerciseError) as failure:
         course.check("step_backward", stubs)
     assert (
         str(failure.value)

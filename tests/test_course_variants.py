@@ -1,11 +1,10 @@
-"""The checks of the exercises in which the learner derives a variant (lstm_lib.course.variants)."""
+"""The checks of the exercises that extend the library (lstm_lib.course.extensions)."""
 
 import pytest
 import torch
 
 from lstm_lib import course
-from lstm_lib.checks import ExerciseError
-from lstm_lib.course import variants
+from lstm_lib.course import ExerciseError, extensions
 
 
 def _vd_reference(H, p):
@@ -15,27 +14,27 @@ def _vd_reference(H, p):
 CASES = {  # check, a wrong answer, the words its message must contain
     "peephole-O-sees-C_prev": (
         course.check_peephole_step,
-        lambda *a: variants.peephole_step(*a, o_sees="C_prev"),
+        lambda *a: extensions.peephole_step(*a, o_sees="C_prev"),
         "O_t looks at C_{t-1}",
     ),
     "peephole-swapped": (
         course.check_peephole_step,
-        lambda *a: variants.peephole_step(*a, swap=True),
+        lambda *a: extensions.peephole_step(*a, swap=True),
         "each other's peephole weights",
     ),
     "bptt-no-recurrence": (
         course.check_bptt_backward,
-        lambda *a: variants.bptt_backward(*a, recurrent=False),
+        lambda *a: extensions.bptt_backward(*a, recurrent=False),
         "∂L/∂A_{t+1} W_hᵀ",
     ),
     "bptt-no-carry": (
         course.check_bptt_backward,
-        lambda *a: variants.bptt_backward(*a, carry=False),
+        lambda *a: extensions.bptt_backward(*a, carry=False),
         "∂L/∂C_{t+1} ⊙ F_{t+1}",
     ),
     "bptt-H_t": (
         course.check_bptt_backward,
-        lambda *a: variants.bptt_backward(*a, h_prev=False),
+        lambda *a: extensions.bptt_backward(*a, h_prev=False),
         "reads H_{t-1}",
     ),
     "dropout-per-step": (
@@ -50,12 +49,12 @@ CASES = {  # check, a wrong answer, the words its message must contain
     ),
     "top-p-without-crossing": (
         course.check_top_p,
-        lambda z, T, p: variants.top_p_distribution(z, T, p, crossing=False),
+        lambda z, T, p: extensions.top_p_distribution(z, T, p, crossing=False),
         "carries the mass past p",
     ),
     "top-p-not-renormalized": (
         course.check_top_p,
-        lambda z, T, p: variants.top_p_distribution(z, T, p, renormalize=False),
+        lambda z, T, p: extensions.top_p_distribution(z, T, p, renormalize=False),
         "do not sum to 1",
     ),
 }
@@ -64,10 +63,10 @@ CASES = {  # check, a wrong answer, the words its message must contain
 @pytest.mark.parametrize(
     ("check", "right"),
     [
-        (course.check_peephole_step, variants.peephole_step),
-        (course.check_bptt_backward, variants.bptt_backward),
+        (course.check_peephole_step, extensions.peephole_step),
+        (course.check_bptt_backward, extensions.bptt_backward),
         (course.check_variational_dropout, _vd_reference),
-        (course.check_top_p, variants.top_p_distribution),
+        (course.check_top_p, extensions.top_p_distribution),
     ],
 )
 def test_the_reference_passes_and_leaves_the_random_state(check, right, capsys):

@@ -10,16 +10,17 @@ import pytest
 import torch
 
 from lstm_lib import CharLSTM, ModelConfig, TrainConfig, Trainer, Vocabulary, split_ids
-from lstm_lib.compiled import step_backward_into, step_forward
-from lstm_lib.manual_backward import run_sequence
-from lstm_lib.step_kernels import StepKernels
+from lstm_lib.backward import StepKernels, step_backward_into
+from lstm_lib.fast.compiled import step_forward
+from lstm_lib.fast.sequence import run_sequence
 
 from .helpers import TEXT
 
 
 def meta_model(backend):
     with torch.device("meta"):
-        return CharLSTM(ModelConfig(vocab_size=11, embedding_size=8, hidden_size=16, num_layers=2), backend)
+        model = CharLSTM(ModelConfig(vocab_size=11, embedding_size=8, hidden_size=16, num_layers=2))
+    return model.set_backend(backend)
 
 
 @pytest.mark.parametrize("backend", ["autograd", "manual"])

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstm_lib import distributed, load_checkpoint
-from lstm_lib.distributed import World
+from lstm_lib import load_checkpoint
 from lstm_lib.errors import UsageError
+from lstm_lib.runs import distributed
+from lstm_lib.runs.distributed import World
+from lstm_lib.runs.safety import LOCK_NAME
 
 from .helpers import TEXT
 
@@ -121,4 +123,4 @@ def test_a_killed_rank_fails_the_run_and_keeps_the_last_checkpoint(tmp_path):
     assert launcher.returncode != 0
     assert "ChildFailedError" in err and "Signal 9 (SIGKILL)" in err, err[-2000:]
     assert load_checkpoint(ckpt / "last.pt")["position"]["epoch"] >= 1, "the last checkpoint still loads"
-    assert {p.name for p in ckpt.iterdir()} <= {"best.pt", "last.pt"}, "no half-written file"
+    assert {p.name for p in ckpt.iterdir()} <= {"best.pt", "last.pt", LOCK_NAME}, "no half-written file"

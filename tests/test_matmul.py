@@ -7,8 +7,8 @@ import logging
 import pytest
 import torch
 
-from lstm_lib import matmul
-from lstm_lib.matmul import FixedWeightProduct, summed_outer_products
+from lstm_lib.fast import matmul
+from lstm_lib.fast.matmul import FixedWeightProduct, summed_outer_products
 
 onednn = pytest.mark.skipif(not matmul._onednn.works(), reason="no working oneDNN in this PyTorch")
 
@@ -119,7 +119,7 @@ def test_a_broken_onednn_op_falls_back_to_torch_mm_and_says_so_once(monkeypatch,
     monkeypatch.setattr(matmul, "_onednn", checked)
     W, rows = random(256, 1024), random(64, 256, seed=1)
     expected = rows.double() @ W.double()
-    with caplog.at_level(logging.DEBUG, logger="lstm_lib.matmul"):
+    with caplog.at_level(logging.DEBUG, logger="lstm_lib.fast.matmul"):
         for _ in range(2):
             product = FixedWeightProduct(W, 64)  # big enough for oneDNN to pay
             assert not product.uses_onednn
@@ -129,7 +129,7 @@ def test_a_broken_onednn_op_falls_back_to_torch_mm_and_says_so_once(monkeypatch,
             assert torch.allclose(matmul.linear(rows, W, torch.zeros(1024)).double(), expected, atol=1e-4)
     assert len(calls) <= 2, "the broken op ran in the check (a product and a reordered one), never again"
     assert matmul.product_path().startswith("torch.mm (oneDNN")
-    notes = [record for record in caplog.records if record.name == "lstm_lib.matmul"]
+    notes = [record for record in caplog.records if record.name == "lstm_lib.fast.matmul"]
     assert len(notes) == 1 and notes[0].levelno == logging.DEBUG
     assert "torch.mm" in notes[0].getMessage()
 

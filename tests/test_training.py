@@ -8,20 +8,27 @@ import torch
 import torch.nn.functional as F
 
 from lstm_lib import (
+    CharLSTM,
+    ModelConfig,
+    TrainConfig,
     Trainer,
     UsageError,
+    Vocabulary,
     evaluate,
     get_batch,
     load_checkpoint,
     model_from_checkpoint,
+    split_ids,
     train_step,
     window_starts,
 )
-from lstm_lib import checkpoint as checkpoint_module
-from lstm_lib.checkpoint import CheckpointError
-from lstm_lib.train import TrainingDiverged
+from lstm_lib.runs import TrainingDiverged
+from lstm_lib.runs import checkpoint as checkpoint_module
+from lstm_lib.runs.checkpoint import CheckpointError
+from lstm_lib.runs.safety import LOCK_NAME
+from lstm_lib.runs.text import load_text
 
-from .helpers import data_ids, tiny_trainer
+from .helpers import RUN_FILES, TEXT, tiny_trainer
 
 
 def test_training_lowers_validation_loss_and_records_history():
@@ -65,7 +72,7 @@ def test_gradient_norm_is_logged_before_clipping():
 def test_checkpoints_hold_everything_and_load_weights_only(tmp_path):
     trainer = tiny_trainer(tmp_path, epochs=2)
     trainer.fit(progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == RUN_FILES
     payload = torch.load(tmp_path / "last.pt", weights_only=True)
     for key in ("model_state", "optimizer_state", "vocab", "model_config", "train_config", "rng", "position"):
         assert key in payload
@@ -90,8 +97,7 @@ def test_resume_continues_exactly_as_if_never_stopped(tmp_path, stop_after, sche
     first.fit(progress=False, max_steps=stop_after)
     assert len(first.history["steps"]) == stop_after
     torch.manual_seed(1234)  # whatever happens in between must not matter
-    train_ids, val_ids = data_ids()
-    resumed = Trainer.resume(tmp_path / "b" / "last.pt", train_ids, val_ids)
+    resumed = Trainer.resume(tmp_path / "b" / "last.pt", TEXT)
     resumed.fit(progress=False)
 
     # A checkpoint keeps the steps of the epoch in progress only; those and every
@@ -124,7 +130,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
     trainer.fit(progress=False)
     assert trainer.interrupted
     assert load_checkpoint(tmp_path / "b" / "last.pt")["position"]["step"] == 8
-    resumed = Trainer.resume(tmp_path / "b" / "last.pt", *data_ids())
+    resumed = Trainer.resume(tmp_path / "b" / "last.pt", TEXT)
     resumed.fit(progress=False)
     continued = _losses(resumed.history)
     assert continued == _losses(straight.history)[-len(continued) :]
@@ -141,7 +147,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDiverged, match="loss became nan.*last good checkpoint is kept"):
         trainer.fit(progress=False)
     assert (tmp_path / "last.pt").read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"], "no temp files left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == RUN_FILES, "no temp files left"
 
 
 def test_cosine_schedule_decays_from_lr_to_zero():
@@ -209,14 +215,89 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="No space left on device.*previous last.pt, if any, is kept"):
         trainer.fit(progress=False, max_steps=1)
     assert (tmp_path / "last.pt").read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"], "no temp file left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([LOCK_NAME, "last.pt"]), "no temp file left"
 
 
 def test_resume_overrides_only_what_may_change(tmp_path):
     trainer = tiny_trainer(tmp_path, epochs=2, lr_schedule="cosine")
     trainer.fit(progress=False, max_steps=3)
-    resumed = Trainer.resume(tmp_path / "last.pt", *data_ids(), overrides={"epochs": 5})
+    resumed = Trainer.resume(tmp_path / "last.pt", TEXT, overrides={"epochs": 5})
     assert resumed.config.epochs == 5 and resumed.config.lr_schedule == "cosine"
+    assert resumed.saved_settings["epochs"] == 2, "what the checkpoint held, for the CLI to report"
     assert resumed.checkpoint_dir == tmp_path
     with pytest.raises(UsageError, match="batch_size cannot change when a run is resumed"):
-        Trainer.resume(tmp_path / "last.pt", *data_ids(), overrides={"batch_size": 8})
+        Trainer.resume(tmp_path / "last.pt", TEXT, overrides={"batch_size": 8})
+
+
+def recorded_run(tmp_path, text=TEXT):
+    """A run on the text file ``tmp_path/text.txt``, recorded as the CLI records it, stopped
+    after 3 steps; returns the text file and ``last.pt``."""
+    text_file = tmp_path / "text.txt"
+    text_file.write_text(text, encoding="utf-8")
+    _, record = load_text(text_file)
+    trainer = tiny_trainer(tmp_path / "run", epochs=2)
+    trainer.text = record
+    trainer.fit(progress=False, max_steps=3)
+    return text_file, tmp_path / "run" / "last.pt"
+
+
+def test_resume_reads_the_recorded_text_and_splits_it_itself(tmp_path):
+    text_file, last = recorded_run(tmp_path)
+    straight = tiny_trainer(epochs=2)
+    resumed = Trainer.resume(last)
+    assert resumed.text == load_checkpoint(last)["text"]
+    assert resumed.split_sizes == straight.split_sizes
+    assert torch.equal(resumed.train_data, straight.train_data), "the same streams"
+    assert torch.equal(resumed.val_data, straight.val_data)
+    moved = tmp_path / "moved.txt"
+    text_file.rename(moved)
+    with pytest.raises(UsageError, match="which is missing") as caught:
+        Trainer.resume(last)
+    assert caught.value.parameter == "text"
+    assert Trainer.resume(last, text_path=moved).step == 3, "the text's new place"
+    assert Trainer.resume(last, text=TEXT).step == 3, "the text itself, as a notebook holds it"
+
+
+@pytest.mark.parametrize("given", ["text", "text_path"])
+def test_resume_refuses_a_text_other_than_the_recorded_one(tmp_path, given):
+    _, last = recorded_run(tmp_path)
+    other = TEXT.replace("wife", "life")
+    other_file = tmp_path / "other.txt"
+    other_file.write_text(other, encoding="utf-8")
+    before = last.read_bytes()
+    options = {"text": other} if given == "text" else {"text_path": other_file}
+    with pytest.raises(UsageError, match="is a different text") as caught:
+        Trainer.resume(last, **options)
+    assert caught.value.parameter == "text"
+    assert last.read_bytes() == before
+
+
+def test_resume_of_a_run_that_recorded_no_text_asks_for_the_text(tmp_path):
+    """A trainer made from ids alone records no text (``text=None``): resuming it without
+    the text cannot know which text to read, and must not guess Pride and Prejudice."""
+    trainer = tiny_trainer(tmp_path, epochs=2)
+    assert trainer.text is None
+    trainer.fit(progress=False, max_steps=3)
+    with pytest.raises(UsageError) as caught:
+        Trainer.resume(tmp_path / "last.pt")
+    assert caught.value.parameter == "text", str(caught.value)
+    assert "not in the model's vocabulary" not in str(caught.value), "a guess at the text is no answer"
+    assert Trainer.resume(tmp_path / "last.pt", TEXT).step == 3, "given the text, it resumes"
+
+
+def test_resume_of_a_run_that_recorded_no_text_never_trains_on_the_novel_instead(tmp_path):
+    """Even when the novel happens to be written in the model's characters."""
+    novel = load_text()[0]
+    text = "".join(sorted(set(novel))) + TEXT  # every character of the novel, and more
+    vocab = Vocabulary.from_text(text)
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(len(vocab), embedding_size=8, hidden_size=16))
+    config = TrainConfig(epochs=2, batch_size=4, seq_len=20)
+    trainer = Trainer(model, vocab, *split_ids(vocab.encode(text), 0.1), config, tmp_path)
+    trainer.fit(progress=False, max_steps=3)
+    try:
+        resumed = Trainer.resume(tmp_path / "last.pt")
+    except UsageError as error:
+        assert error.parameter == "text", str(error)
+    else:
+        assert resumed.split_sizes == trainer.split_sizes, "it resumed on another text than its own"

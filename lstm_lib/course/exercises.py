@@ -1,5 +1,6 @@
 """The functions a learner writes into ``my_lstm``, and where the book teaches each one."""
 
+import importlib
 from dataclasses import dataclass
 
 PACKAGE = "my_lstm"
@@ -12,7 +13,8 @@ class Exercise:
 
     Args:
         name: its name, the same in ``my_lstm`` and in ``lstm_lib``.
-        module: the module of ``my_lstm`` that holds it (``"cell"`` for ``my_lstm/cell.py``).
+        module: the module of ``my_lstm`` that holds it (``"cell"`` for ``my_lstm/cell.py``),
+            and of ``lstm_lib``, which has the same modules.
         sections: ``(chapter number, section title)`` pairs, titles as the chapters spell them.
         passes: what passing the check means: the end of the line a passing check prints.
     """
@@ -31,6 +33,10 @@ class Exercise:
         """``chapter 4, section “The whole step, and the library's version”``."""
         parts = [f"chapter {n}, section “{plain_title(title)}”" for n, title in self.sections]
         return " and ".join(parts)
+
+    def reference(self):
+        """The library's own function or class, ``lstm_lib.<module>.<name>``: the answer key."""
+        return getattr(importlib.import_module(f"lstm_lib.{self.module}"), self.name)
 
     def stub_message(self) -> str:
         return f"{self.name}: not written yet; see {self.where()}"

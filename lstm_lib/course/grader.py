@@ -16,25 +16,27 @@ from types import ModuleType
 
 import torch
 
-from . import checks_model, checks_training
-from .compare import Mismatch
+from .compare import ExerciseError
 from .exercises import EXERCISES, PACKAGE, Exercise
+from .grading import backward, batching, cell, evaluation, layer, model, sampling, train
 from .loader import load, package_dir
 
 PASS, FAIL, NOT_STARTED = "pass", "FAIL", "not started"
 
 CHECKS = {
-    "batchify": checks_training.check_batchify,
-    "get_batch": checks_training.check_get_batch,
-    "lstm_step": checks_model.check_lstm_step,
-    "LSTMLayer": checks_model.check_LSTMLayer,
-    "StackedLSTM": checks_model.check_StackedLSTM,
-    "CharLSTM": checks_model.check_CharLSTM,
-    "train_step": checks_training.check_train_step,
-    "evaluate": checks_training.check_evaluate,
-    "next_char_distribution": checks_training.check_next_char_distribution,
-    "step_backward": checks_model.check_step_backward,
+    "batchify": batching.check_batchify,
+    "get_batch": batching.check_get_batch,
+    "lstm_step": cell.check_lstm_step,
+    "LSTMLayer": layer.check_LSTMLayer,
+    "StackedLSTM": layer.check_StackedLSTM,
+    "CharLSTM": model.check_CharLSTM,
+    "train_step": train.check_train_step,
+    "evaluate": evaluation.check_evaluate,
+    "next_char_distribution": sampling.check_next_char_distribution,
+    "step_backward": backward.check_step_backward,
 }
+"""The check of each exercise: ``lstm_lib.course.grading.<module>.check_<name>``, one grading
+module per module of ``my_lstm``."""
 
 
 @dataclass(frozen=True)
@@ -52,24 +54,8 @@ class Result:
 
 
 def reference_objects() -> dict:
-    """The reference for every exercise: ``lstm_lib``'s, and the course's own answer for
-    ``step_backward``, which the library computes inside its sequence loop instead."""
-    import lstm_lib
-
-    from .template import backward
-
-    return {
-        "batchify": lstm_lib.batchify,
-        "get_batch": lstm_lib.get_batch,
-        "lstm_step": lstm_lib.lstm_step,
-        "LSTMLayer": lstm_lib.LSTMLayer,
-        "StackedLSTM": lstm_lib.StackedLSTM,
-        "CharLSTM": lstm_lib.CharLSTM,
-        "train_step": lstm_lib.train_step,
-        "evaluate": lstm_lib.evaluate,
-        "next_char_distribution": lstm_lib.next_char_distribution,
-        "step_backward": backward.step_backward,
-    }
+    """The reference of every exercise: the library's own, ``lstm_lib.<module>.<name>``."""
+    return {exercise.name: exercise.reference() for exercise in EXERCISES}
 
 
 def point_to_reference(modules: dict, names) -> list:
@@ -138,7 +124,7 @@ def grade_one(exercise: Exercise, modules: dict, root: Path) -> Result:
             CHECKS[exercise.name](student)
     except NotImplementedError as exc:
         return result(NOT_STARTED, str(exc) or exercise.stub_message())
-    except Mismatch as exc:
+    except ExerciseError as exc:
         return result(FAIL, exc)
     except Exception as exc:  # the learner's code may raise anything
         return result(FAIL, f"raised {_describe(exc, root)}")

@@ -1,7 +1,8 @@
 """my_lstm: your own LSTM language model, written chapter by chapter.
 
 Each module mirrors one of the reference library ``lstm_lib``, with the same
-function and class names, so that the reference is the answer key:
+function and class names, so that the reference is the answer key; what is
+ready-made (``LSTMCell``, the layers' parameters and zero states) is lstm_lib's:
 
 - ``cell.py``: ``lstm_step`` (chapter 4);
 - ``layer.py``: ``LSTMLayer.forward`` and ``StackedLSTM.forward`` (chapter 5);

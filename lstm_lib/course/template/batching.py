@@ -1,5 +1,7 @@
 """From one long id sequence to the windows that truncated BPTT trains on (chapter 2)."""
 
+from lstm_lib.errors import UsageError
+
 
 def batchify(ids, batch_size, seq_len=1):
     """Lay ``(n,)`` ids out as ``(n // batch_size, batch_size)`` parallel streams.
@@ -11,13 +13,7 @@ def batchify(ids, batch_size, seq_len=1):
 
     Example: ids 0 … 9 with batch_size 3 give rows [0, 3, 6], [1, 4, 7], [2, 5, 8].
     """
-    # BEGIN SOLUTION batchify
-    if batch_size <= 0 or seq_len <= 0:
-        raise ValueError("batch_size and seq_len must be positive")
-    rows = len(ids) // batch_size
-    if rows < seq_len + 1:
-        raise ValueError(f"{len(ids)} ids are too few for batch size {batch_size} and window {seq_len}")
-    return ids[: rows * batch_size].view(batch_size, rows).t().contiguous()
+    # BEGIN SOLUTION batchify from lstm_lib.batching.batchify
     # END SOLUTION
 
 
@@ -28,7 +24,5 @@ def get_batch(source, i, seq_len):
         ``(inputs, targets)``, each ``(T, batch)`` with ``T = min(seq_len, rows - 1 - i)``:
         inputs are rows ``i … i+T-1``, targets the same rows shifted by one, ``i+1 … i+T``.
     """
-    # BEGIN SOLUTION get_batch
-    T = min(seq_len, len(source) - 1 - i)
-    return source[i : i + T], source[i + 1 : i + 1 + T]
+    # BEGIN SOLUTION get_batch from lstm_lib.batching.get_batch
     # END SOLUTION

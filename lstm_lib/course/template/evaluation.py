@@ -25,18 +25,5 @@ def evaluate(model, source, seq_len):
     the number of targets: averaging each window's mean would give a short last
     window the weight of a full one.
     """
-    # BEGIN SOLUTION evaluate
-    was_training = model.training
-    model.eval()
-    state = model.init_state(source.shape[1], source.device)
-    total_nll, total_tokens = 0.0, 0
-    for i in range(0, len(source) - 1, seq_len):
-        inputs, targets = get_batch(source, i, seq_len)
-        logits, state = model(inputs, state)
-        total_nll += F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
-        ).item()
-        total_tokens += targets.numel()
-    model.train(was_training)
-    return total_nll / total_tokens
+    # BEGIN SOLUTION evaluate from lstm_lib.evaluation.evaluate
     # END SOLUTION

@@ -2,6 +2,8 @@
 
 from torch import nn
 
+import lstm_lib.model
+
 from .layer import StackedLSTM
 
 
@@ -18,32 +20,18 @@ class CharLSTM(nn.Module):
     and ``self.head`` an ``nn.Linear(hidden, vocab)``.
     """
 
+    init_state = lstm_lib.model.CharLSTM.init_state  # ready-made: a zero (H, C) for self.lstm
+
     def __init__(self, config):
-        super().__init__()
-        self.config = config
-        # BEGIN SOLUTION CharLSTM
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.lstm = StackedLSTM(
-            config.embedding_size, config.hidden_size, config.num_layers, config.dropout, config.forget_bias
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        """Call ``super().__init__()`` first and keep ``config`` as ``self.config``; then build the parts."""
+        # BEGIN SOLUTION CharLSTM from lstm_lib.model.CharLSTM.__init__
         # END SOLUTION
 
-    def init_state(self, batch_size, device=None):
-        """Zero ``(H, C)``, each ``(num_layers, batch, hidden)``."""
-        return self.lstm.init_state(batch_size, device)
-
     def forward(self, tokens, state=None):
-        """``tokens``: ``(seq_len, batch)`` ids.
+        """{docstring of lstm_lib.model.CharLSTM.forward}
 
-        Returns:
-            ``(logits, state)``: logits ``(seq_len, batch, vocab)`` (not probabilities) and
-            the final ``(H, C)``, each ``(num_layers, batch, hidden)``.
-
-        logits = head(dropout(outputs)), where ``outputs, state = lstm(embedding(tokens), state)``.
+        The logits, not probabilities: ``logits = head(dropout(outputs))``, where
+        ``outputs, state = lstm(embedding(tokens), state)``.
         """
-        # BEGIN SOLUTION CharLSTM
-        outputs, state = self.lstm(self.embedding(tokens), state)
-        return self.head(self.dropout(outputs)), state
+        # BEGIN SOLUTION CharLSTM from lstm_lib.model.CharLSTM.forward
         # END SOLUTION

@@ -27,14 +27,5 @@ def train_step(model, optimizer, inputs, targets, state, clip):
     characters; zero the gradients; backward; clip the gradients' global norm to
     ``clip`` (``torch.nn.utils.clip_grad_norm_``, chapter 7); take the optimizer step.
     """
-    # BEGIN SOLUTION train_step
-    if state is not None:
-        state = tuple(s.detach() for s in state)
-    logits, state = model(inputs, state)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip > 0 else math.inf)
-    optimizer.step()
-    return loss.item(), grad_norm.item(), tuple(s.detach() for s in state)
+    # BEGIN SOLUTION train_step from lstm_lib.train.train_step
     # END SOLUTION

@@ -1,4 +1,4 @@
-"""Producing text from a trained model: greedy, temperature and top-k sampling."""
+"""Producing text from a trained model: greedy, temperature and top-k sampling (chapter 9)."""
 
 import torch
 

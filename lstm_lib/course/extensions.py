@@ -1,55 +1,25 @@
-"""Check cells for the exercises in which the learner derives something the book does not show.
+"""Check cells for the exercises that extend the library: peepholes, the backward pass through time,
+variational dropout and nucleus sampling.
 
-Each ``check_<name>(candidate)`` runs the learner's function on seeded inputs, compares
-it with a reference kept here (so that the check cell, which the student version keeps,
-does not give the answer away), prints one line starting with ``✓`` when it matches and
-raises :class:`~lstm_lib.checks.ExerciseError` naming the mistake when it does not.
+Each ``check_<name>(candidate)`` runs the learner's function on seeded inputs, compares it
+with the right answer and prints one line starting with ``✓`` when it matches, or raises
+:class:`~lstm_lib.course.compare.ExerciseError` naming the mistake when it does not. The
+right answer comes from the library where it has the piece (the backward pass through
+time is :func:`lstm_lib.backward.backward_sequence`, checked against autograd through
+:class:`lstm_lib.layer.LSTMLayer`); the peephole step and the nucleus are written here, out
+of the check cell (which the student version keeps), so that the cell does not give the
+answer away.
 """
 
 import math
 
 import torch
 
+from ..backward import PLAIN, StepKernels, backward_sequence
 from ..cell import lstm_step
-from ..checks import ExerciseError
-from .compare import close, difference
-
-DTYPE = torch.float64
-
-
-def _call(name: str, candidate, *args):
-    try:
-        return candidate(*args)
-    except NotImplementedError:
-        raise ExerciseError(
-            f"{name}: not implemented yet; replace the `raise NotImplementedError`."
-        ) from None
-
-
-def _tensors(name: str, value, names: tuple[str, ...], shapes: tuple[tuple, ...]):
-    """``value`` as a tuple of tensors of ``shapes``; ExerciseError naming what is off otherwise."""
-    items = value if isinstance(value, (tuple, list)) else (value,)
-    if len(items) != len(names):
-        raise ExerciseError(
-            f"{name} should return {len(names)} values ({', '.join(names)}), got {len(items)}"
-        )
-    for item, what, shape in zip(items, names, shapes):
-        if not isinstance(item, torch.Tensor):
-            raise ExerciseError(f"{name}: {what} should be a tensor, got {type(item).__name__}")
-        if tuple(item.shape) != tuple(shape):
-            raise ExerciseError(f"{name}: {what} should have shape {tuple(shape)}, got {tuple(item.shape)}")
-    return tuple(items)
-
-
-def _diagnose(name: str, what: str, actual, expected, mistakes, equation: str) -> None:
-    """ExerciseError with the first known mistake that ``actual`` matches, else the equation."""
-    if close(actual, expected):
-        return
-    for message, value in mistakes:
-        if close(actual, value):
-            raise ExerciseError(f"{name}: {message}")
-    raise ExerciseError(f"{name}: {what} is wrong, it should be {equation} ({difference(actual, expected)})")
-
+from ..layer import LSTMLayer
+from ..sampling import next_char_distribution
+from .compare import DTYPE, ExerciseError, call, close, diagnose, expect_tensors, randn
 
 # ---------------------------------------------------------------------------- peepholes
 
@@ -72,14 +42,10 @@ def check_peephole_step(candidate) -> None:
     g = torch.Generator().manual_seed(7)
     cases = [(3, 4), (2, 6), (5, 3)]
     for batch, hidden in cases:
-
-        def r(*shape, scale=1.0):
-            return torch.randn(*shape, generator=g, dtype=DTYPE) * scale
-
-        args = (r(batch, 4 * hidden), torch.tanh(r(batch, hidden)), 2 * r(batch, hidden))
-        args += (r(hidden, 4 * hidden, scale=0.5), r(hidden), r(hidden), r(hidden))
-        got = _call(name, candidate, *(a.clone() for a in args))
-        H, C = _tensors(name, got, ("H_t", "C_t"), ((batch, hidden),) * 2)
+        args = (randn(g, batch, 4 * hidden), torch.tanh(randn(g, batch, hidden)), 2 * randn(g, batch, hidden))
+        args += (randn(g, hidden, 4 * hidden, scale=0.5), *(randn(g, hidden) for _ in range(3)))  # W_h, w_c*
+        got = call(name, candidate, *(a.clone() for a in args))
+        H, C = expect_tensors(name, got, ("H_t", "C_t"), ((batch, hidden),) * 2)
         H_ref, C_ref = peephole_step(*args)
         mistakes_C = [
             (
@@ -97,10 +63,10 @@ def check_peephole_step(candidate) -> None:
             ),
             (
                 "no gate has a peephole: C_t is that of the plain LSTM",
-                lstm_step(args[0], args[1], args[2], args[3])[1],
+                lstm_step(*args[:4])[1],
             ),
         ]
-        _diagnose(name, "C_t", C, C_ref, mistakes_C, "F_t ⊙ C_{t-1} + I_t ⊙ C̃_t with the peephole gates")
+        diagnose(name, "C_t", C, C_ref, mistakes_C, "F_t ⊙ C_{t-1} + I_t ⊙ C̃_t with the peephole gates")
         mistakes_H = [
             (
                 "O_t looks at C_{t-1}; its peephole sees the new cell state C_t, so compute C_t first",
@@ -109,7 +75,7 @@ def check_peephole_step(candidate) -> None:
             ("O_t has no peephole: add w_co ⊙ C_t to its pre-activation", peephole_step(*args, skip="o")[0]),
             ("H_t uses C_t instead of tanh(C_t)", H_ref / torch.tanh(C_ref) * C_ref),
         ]
-        _diagnose(name, "H_t", H, H_ref, mistakes_H, "σ(… + w_co ⊙ C_t) ⊙ tanh(C_t)")
+        diagnose(name, "H_t", H, H_ref, mistakes_H, "σ(… + w_co ⊙ C_t) ⊙ tanh(C_t)")
     print(f"✓ {name} matches the peephole LSTM of Gers and Schmidhuber on {len(cases)} random cases")
 
 
@@ -117,49 +83,49 @@ def check_peephole_step(candidate) -> None:
 
 
 def bptt_backward(dH_out, H0, C0, H, C, gates, W_h, recurrent=True, carry=True, h_prev=True):
-    """The reference backward pass over a whole sequence, and the variants of known mistakes."""
-    T = len(gates)
-    dA = torch.empty_like(gates)
-    dW_h = torch.zeros_like(W_h)
-    dH_next, dC_next = torch.zeros_like(H0), torch.zeros_like(C0)
-    for t in reversed(range(T)):
-        I, F, O, C_tilde = gates[t].chunk(4, dim=1)
-        C_prev, H_prev = (C[t - 1], H[t - 1]) if t > 0 else (C0, H0)
-        tanh_C = torch.tanh(C[t])
-        dH = dH_out[t] + (dH_next if recurrent else 0)
-        dC = (dC_next if carry else 0) + dH * O * (1 - tanh_C**2)
-        dA[t] = torch.cat(
-            [
-                dC * C_tilde * I * (1 - I),
-                dC * C_prev * F * (1 - F),
-                dH * tanh_C * O * (1 - O),
-                dC * I * (1 - C_tilde**2),
-            ],
-            dim=1,
-        )
-        dW_h += (H_prev if h_prev else H[t]).T @ dA[t]
-        dH_next, dC_next = dA[t] @ W_h.T, dC * F
-    return dA, dW_h, dH_next, dC_next
+    """The backward pass over a whole sequence, by :func:`lstm_lib.backward.backward_sequence`,
+    and the variants of known mistakes: ``recurrent=False`` drops the gradient that reaches
+    H_t through step t+1, ``carry=False`` the one that reaches C_t along the cell state,
+    ``h_prev=False`` pairs ∂L/∂A_t with H_t in dW_h."""
+
+    def step(dH_next, d_out, dC, *saved):  # lstm_lib's step, less what a mistake leaves out
+        dH_next = dH_next if recurrent else torch.zeros_like(dH_next)
+        return PLAIN.backward(dH_next, d_out, dC if carry else torch.zeros_like(dC), *saved)
+
+    zeros = torch.zeros_like(H0)
+    C_prev = torch.cat([C0[None], C[:-1]])
+    dA, dH0, dC0 = backward_sequence(
+        dH_out, zeros, zeros, W_h, C_prev, gates, torch.tanh(C), kernels=StepKernels(PLAIN.forward, step)
+    )
+    H_paired = torch.cat([H0[None], H[:-1]]) if h_prev else H
+    return dA, H_paired.flatten(0, 1).T @ dA.flatten(0, 1), dH0, dC0
+
+
+def _autograd_layer(W_h):
+    """An :class:`lstm_lib.layer.LSTMLayer` whose input projection is the identity, so that its
+    input is XW (and ∂L/∂input is dA), with the recurrent weights ``W_h``."""
+    hidden = W_h.shape[0]
+    with torch.random.fork_rng(devices=[]):  # its random initialization is overwritten below
+        layer = LSTMLayer(4 * hidden, hidden).to(DTYPE)
+    with torch.no_grad():
+        layer.cell.W_x.copy_(torch.eye(4 * hidden, dtype=DTYPE))
+        layer.cell.b.zero_()
+        layer.cell.W_h.copy_(W_h)
+    return layer
 
 
 def _sequence(g, T, batch, hidden):
-    def r(*shape, scale=1.0):
-        return torch.randn(*shape, generator=g, dtype=DTYPE) * scale
-
-    XW, H0, C0 = r(T, batch, 4 * hidden), torch.tanh(r(batch, hidden)), r(batch, hidden)
-    W_h, dH_out = r(hidden, 4 * hidden, scale=0.5), r(T, batch, hidden)
-    leaves = [x.clone().requires_grad_() for x in (XW, H0, C0, W_h)]
-    Hs, Cs, gates = [], [], []
-    H_t, C_t = leaves[1], leaves[2]
-    for t in range(T):
-        H_t, C_t, step_gates = lstm_step(leaves[0][t], H_t, C_t, leaves[3])
-        Hs.append(H_t)
-        Cs.append(C_t)
-        gates.append(torch.cat(step_gates, dim=1))
-    H, C = torch.stack(Hs), torch.stack(Cs)
-    autograd = torch.autograd.grad((H * dH_out).sum(), leaves)  # dXW = dA, dH0, dC0, dW_h
-    forward = (dH_out, H0, C0, H.detach(), C.detach(), torch.stack(gates).detach(), W_h)
-    return forward, (autograd[0], autograd[3], autograd[1], autograd[2])
+    """A random sequence run forward by lstm_lib's layer: the candidate's arguments, and
+    autograd's (dA, dW_h, dH_0, dC_0)."""
+    XW, H0, C0 = randn(g, T, batch, 4 * hidden), torch.tanh(randn(g, batch, hidden)), randn(g, batch, hidden)
+    W_h, dH_out = randn(g, hidden, 4 * hidden, scale=0.5), randn(g, T, batch, hidden)
+    layer = _autograd_layer(W_h)
+    leaves = [x.clone().requires_grad_() for x in (XW, H0, C0)]
+    outputs, _ = layer(leaves[0], (leaves[1], leaves[2]))
+    dA, dH0, dC0, dW_h = torch.autograd.grad((outputs * dH_out).sum(), [*leaves, layer.cell.W_h])
+    _, _, trace = layer.trace(XW, (H0, C0))
+    gates = torch.cat([trace[name] for name in ("I", "F", "O", "C_tilde")], dim=2)
+    return (dH_out, H0, C0, trace["H"], trace["C"], gates, W_h), (dA, dW_h, dH0, dC0)
 
 
 def check_bptt_backward(candidate) -> None:
@@ -169,9 +135,9 @@ def check_bptt_backward(candidate) -> None:
     cases = [(6, 3, 4), (1, 2, 3), (9, 1, 5)]
     for T, batch, hidden in cases:
         forward, expected = _sequence(g, T, batch, hidden)
-        got = _call(name, candidate, *(x.clone() for x in forward))
+        got = call(name, candidate, *(x.clone() for x in forward))
         shapes = ((T, batch, 4 * hidden), (hidden, 4 * hidden), (batch, hidden), (batch, hidden))
-        dA, dW_h, dH0, dC0 = _tensors(name, got, ("dA", "dW_h", "dH_0", "dC_0"), shapes)
+        dA, dW_h, dH0, dC0 = expect_tensors(name, got, ("dA", "dW_h", "dH_0", "dC_0"), shapes)
         variants = {
             "recurrent": bptt_backward(*forward, recurrent=False),
             "carry": bptt_backward(*forward, carry=False),
@@ -187,7 +153,7 @@ def check_bptt_backward(candidate) -> None:
                 variants["carry"][0],
             ),
         ]
-        _diagnose(
+        diagnose(
             name,
             "dA",
             dA,
@@ -205,11 +171,11 @@ def check_bptt_backward(candidate) -> None:
                 (forward[3][-2] if T > 1 else forward[1]).T @ expected[0][-1],
             ),
         ]
-        _diagnose(name, "dW_h", dW_h, expected[1], mistakes_W, "Σ_t H_{t-1}ᵀ ∂L/∂A_t")
-        _diagnose(
+        diagnose(name, "dW_h", dW_h, expected[1], mistakes_W, "Σ_t H_{t-1}ᵀ ∂L/∂A_t")
+        diagnose(
             name, "dH_0", dH0, expected[2], [], "∂L/∂A_1 W_hᵀ, the gradient that reaches the initial state"
         )
-        _diagnose(name, "dC_0", dC0, expected[3], [], "∂L/∂C_1 ⊙ F_1")
+        diagnose(name, "dC_0", dC0, expected[3], [], "∂L/∂C_1 ⊙ F_1")
     print(f"✓ {name} matches autograd on {len(cases)} random sequences (dA, dW_h, dH_0 and dC_0)")
 
 
@@ -226,8 +192,8 @@ def check_variational_dropout(candidate) -> None:
     for p in (0.5, 0.2):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(3)
-            out = _call(name, candidate, H.clone(), p)
-        (out,) = _tensors(name, out, ("the result",), ((T, batch, hidden),))
+            out = call(name, candidate, H.clone(), p)
+        (out,) = expect_tensors(name, out, ("the result",), ((T, batch, hidden),))
         ratio = (out / H).detach()
         kept = ratio != 0
         if not torch.equal(kept, kept[:1].expand_as(kept)):
@@ -260,7 +226,7 @@ def check_variational_dropout(candidate) -> None:
                 f"{name}: the kept units should be multiplied by 1/(1 - p) = {1 / (1 - p):.3f}"
             )
     with torch.random.fork_rng(devices=[]):
-        out = _call(name, candidate, H.clone(), 0.0)
+        out = call(name, candidate, H.clone(), 0.0)
     if not close(out, H):
         raise ExerciseError(f"{name}: with p = 0 the input should come back unchanged")
     print(f"✓ {name} keeps one mask per sequence at every time step, scaled by 1/(1 - p)")
@@ -271,7 +237,7 @@ def check_variational_dropout(candidate) -> None:
 
 def top_p_distribution(logits, temperature=1.0, p=0.9, crossing=True, renormalize=True):
     """The reference nucleus distribution, and the variants of known mistakes."""
-    probs = torch.softmax(logits / temperature, dim=-1)
+    probs = next_char_distribution(logits, temperature)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     mass = sorted_probs.cumsum(dim=-1)
     keep_sorted = (mass - sorted_probs < p) if crossing else (mass < p)
@@ -293,8 +259,8 @@ def check_top_p(candidate) -> None:
         (torch.randn(2, 8, generator=g, dtype=DTYPE), 1.0, 1.0),  # p = 1 keeps everything
     ]
     for logits, temperature, p in cases:
-        got = _call(name, candidate, logits.clone(), temperature, p)
-        (got,) = _tensors(name, got, ("the probabilities",), (tuple(logits.shape),))
+        got = call(name, candidate, logits.clone(), temperature, p)
+        (got,) = expect_tensors(name, got, ("the probabilities",), (tuple(logits.shape),))
         expected = top_p_distribution(logits, temperature, p)
         mistakes = [
             (
@@ -312,7 +278,7 @@ def check_top_p(candidate) -> None:
                 top_p_distribution(logits, 1.0, p),
             ),
         ]
-        _diagnose(
+        diagnose(
             name,
             f"the distribution (p = {p}, T = {temperature})",
             got,

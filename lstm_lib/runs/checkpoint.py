@@ -4,10 +4,11 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_write
-from .errors import UsageError
-from .model import CharLSTM, ModelConfig
-from .vocab import Vocabulary
+from ..atomic import atomic_write
+from ..errors import UsageError
+from ..model import CharLSTM, ModelConfig
+from ..version import __version__
+from ..vocab import Vocabulary
 
 FORMAT_VERSION = 2
 """Written by this lstm_lib. Format 1 (lstm_lib 1.0) also saved the backend in
@@ -44,8 +45,6 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not an lstm_lib checkpoint (missing model, config or vocabulary)")
     if payload["format_version"] not in READABLE_FORMATS:
-        from . import __version__
-
         written_by = payload.get("lstm_lib_version", "an unknown version")
         raise CheckpointError(
             f"{path} was written by lstm_lib {written_by} (checkpoint format {payload['format_version']}); "
@@ -68,7 +67,7 @@ def model_from_checkpoint(payload: dict, device="cpu", backend="autograd"):
             f"checkpoint is inconsistent: model expects {config.vocab_size} characters, "
             f"vocabulary has {len(vocab)}"
         )
-    model = CharLSTM(config, backend)
+    model = CharLSTM(config).set_backend(backend)
     try:
         model.load_state_dict(payload["model_state"])
     except RuntimeError as exc:

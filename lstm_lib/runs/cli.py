@@ -3,13 +3,14 @@
 Every flag of ``train`` defaults to "not given"; its value then comes from
 :class:`~lstm_lib.train.TrainConfig` and :class:`~lstm_lib.model.ModelConfig`
 (a new run) or from the checkpoint (``--resume``), so the dataclasses are the
-one source of defaults.
+one source of defaults. The work is the library's (:class:`~lstm_lib.runs.Trainer`
+and its resume, :mod:`lstm_lib.runs.text`, :mod:`lstm_lib.runs.safety`); this
+module turns flags into calls and errors into one line.
 """
 
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import os
 import signal
 import sys
@@ -17,16 +18,19 @@ from pathlib import Path
 
 import torch
 
-from . import compiled, distributed
-from .batching import batchify, split_ids
+from ..batching import batchify
+from ..errors import UsageError
+from ..evaluation import bits_per_character, evaluate, perplexity
+from ..fast import compiled
+from ..layer import backend_names
+from ..model import CharLSTM, ModelConfig
+from ..sampling import generate
+from ..train import LR_SCHEDULES, TrainConfig
+from ..vocab import Vocabulary
+from . import distributed
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from .corpus import load_pride_and_prejudice, read_text_file
-from .errors import UsageError
-from .evaluation import bits_per_character, evaluate, perplexity
-from .generate import generate
-from .model import CharLSTM, ModelConfig
-from .train import LR_SCHEDULES, TrainConfig, Trainer
-from .vocab import Vocabulary
+from .text import load_recorded_text, load_text, text_record, training_split
+from .trainer import Trainer
 
 TRAINING_BACKEND = "compiled"
 """The backend ``train`` uses unless ``--backend`` says otherwise: the hand-written
@@ -37,7 +41,6 @@ FALLBACK_BACKEND = "manual"
 """The same hand-written backward with eager step kernels: needs no compiler."""
 INFERENCE_BACKEND = "manual"
 """What ``generate`` and ``evaluate`` run: nothing to compile for a few calls."""
-BACKEND_CHOICES = ("autograd", "compiled", "manual")
 
 EXPORTED_KEYS = (
     "model_config",
@@ -63,52 +66,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("cuda was asked for but no CUDA GPU is available; use auto", "device")
     return device
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def load_text(path) -> tuple[str, dict]:
-    """The training text and its record ``{"path", "sha256"}`` (path None: the default novel)."""
-    text = read_text_file(path) if path else load_pride_and_prejudice()
-    return text, {
-        "path": str(Path(path).expanduser().resolve()) if path else None,
-        "sha256": text_sha256(text),
-    }
-
-
-def load_recorded_text(checkpoint, saved: dict | None, given_path) -> tuple[str, dict]:
-    """The text a checkpoint was trained on: ``given_path`` if given, else the
-    recorded path (or the default novel), checked against the recorded SHA-256."""
-    saved = saved or {}
-    expected = saved.get("sha256")
-    if given_path:
-        text, record = load_text(given_path)
-        if expected and record["sha256"] != expected:
-            where = saved.get("path") or "Pride and Prejudice"
-            raise UsageError(
-                f"{checkpoint} was trained on {where} (sha256 {expected[:12]}…), but the text given "
-                f"names a different one ({given_path}, sha256 {record['sha256'][:12]}…); "
-                "give the same text, or leave the text out to use the recorded one",
-                "text",
-            )
-        return text, record
-    path = saved.get("path")
-    if path and not Path(path).is_file():
-        raise UsageError(
-            f"{checkpoint} was trained on {path}, which is missing; put it back or give its new place",
-            "text",
-        )
-    text, record = load_text(path)
-    if expected and record["sha256"] != expected:
-        raise UsageError(
-            f"{checkpoint} was trained on {path or 'Pride and Prejudice'}, which has changed since "
-            f"(sha256 {expected[:12]}… expected, {record['sha256'][:12]}… found); "
-            "restore the original text or give it",
-            "text",
-        )
-    return text, record
 
 
 def positive_int(value: str) -> int:
@@ -188,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--backend",
-        choices=BACKEND_CHOICES,
+        choices=backend_names(),
         help=(
             f"how the LSTM is differentiated (default: {TRAINING_BACKEND}, or {FALLBACK_BACKEND} where "
             "nothing can compile): compiled (hand-written backward, step kernels compiled by TorchInductor "
@@ -197,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--checkpoint-dir", help="default: checkpoints, or the resumed checkpoint's folder")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the checkpoints of an earlier run in the checkpoint folder (default: refuse)",
+    )
     train.add_argument("--device", default="auto", help="default: %(default)s")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--sample-length", type=int, default=300, help="default: %(default)s")
@@ -231,7 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ev.add_argument("--checkpoint", required=True)
-    ev.add_argument("--text", help="the text the model was trained on (default: the recorded one)")
+    ev.add_argument(
+        "--text",
+        help=(
+            "measure on this text: the training text's validation part if it is the training text, "
+            "else all of it (default: the recorded training text)"
+        ),
+    )
     ev.add_argument("--device", default="auto")
     for subparser in (gen, ex, ev):
         for action in subparser._actions:
@@ -248,36 +216,61 @@ def given(args, config_class) -> dict:
 
 def resume_trainer(args, device, world):
     """A trainer that continues the run in ``args.resume``; flags given override, one line each."""
-    saved = load_checkpoint(args.resume)
-    if "position" not in saved or "optimizer_state" not in saved:
-        raise UsageError(f"{args.resume} holds a model only, not a training state; it cannot be resumed")
     model_flags = given(args, ModelConfig)
     if model_flags:
         raise UsageError(
-            f"the model's sizes cannot change when a run is resumed ({', '.join(map(flag, model_flags))})",
-            next(iter(model_flags)),
+            f"the model's sizes cannot change when a run is resumed ({', '.join(map(flag, model_flags))} "
+            "given); leave them out, or start a new run"
         )
-    text, record = load_recorded_text(args.resume, saved.get("text") or _old_text_record(saved), args.text)
     overrides = given(args, TrainConfig)
+    trainer = Trainer.resume(
+        args.resume,
+        text_path=args.text,
+        device=device,
+        checkpoint_dir=args.checkpoint_dir,
+        overrides=overrides,
+        overwrite=args.overwrite,
+        world=world,
+    )
     for name, value in overrides.items():
-        print(f"{flag(name)} {value} overrides the saved {saved['train_config'].get(name)!r}")
-    if args.checkpoint_dir:
+        print(f"{flag(name)} {value} overrides the saved {trainer.saved_settings.get(name)!r}")
+    if args.checkpoint_dir and Path(args.checkpoint_dir).resolve() != Path(args.resume).parent.resolve():
         print(
             f"--checkpoint-dir {args.checkpoint_dir} overrides "
             f"the checkpoint's folder {Path(args.resume).parent}"
         )
-    vocab = Vocabulary(saved["vocab"])
-    val_fraction = saved["train_config"]["val_fraction"]
-    train_ids, val_ids = split_ids(vocab.encode(text), val_fraction)
-    trainer = Trainer.resume(
-        args.resume, train_ids, val_ids, device, args.checkpoint_dir, overrides, text=record, world=world
+    return trainer
+
+
+def build_model(config: ModelConfig, device) -> CharLSTM:
+    """``CharLSTM(config)`` on ``device``; a UsageError instead of the allocator's error
+    when it cannot fit (its parameters, their gradients and Adam's two moments)."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # sizes only: no memory, no random draws
+        parameters = sum(p.numel() for p in CharLSTM(config).parameters())
+    needed = 4 * parameters * 4  # float32 bytes: weights, gradients, Adam's two moments
+    available = physical_memory() if torch.device(device).type == "cpu" else None
+    too_big = UsageError(
+        f"a model of {config.num_layers} × {config.hidden_size} has {parameters:,} parameters, which "
+        f"with their gradients and the optimizer's state need {needed / 2**30:,.1f} GiB"
+        + (f", more than this machine's {available / 2**30:,.1f} GiB" if available else "")
+        + "; choose a smaller --hidden-size or --num-layers",
     )
-    return trainer, text, vocab, train_ids, val_ids
+    if available and needed > available:
+        raise too_big
+    try:
+        return CharLSTM(config).to(device)
+    except (RuntimeError, MemoryError) as exc:  # the allocator's "can't allocate", or CUDA's out of memory
+        if isinstance(exc, MemoryError) or "alloc" in str(exc) or "out of memory" in str(exc):
+            raise too_big from None
+        raise
 
 
-def _old_text_record(saved) -> dict | None:
-    """Checkpoints of lstm_lib 1.0 kept only the text's SHA-256."""
-    return {"path": None, "sha256": saved["text_id"]} if saved.get("text_id") else None
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the system tells."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def new_trainer(args, device, world):
@@ -286,13 +279,18 @@ def new_trainer(args, device, world):
     vocab = Vocabulary.from_text(text)
     model_config = ModelConfig(vocab_size=len(vocab), **given(args, ModelConfig))
     torch.manual_seed(train_config.seed)
-    model = CharLSTM(model_config).to(device)
-    train_ids, val_ids = split_ids(vocab.encode(text), train_config.val_fraction)
-    checkpoint_dir = args.checkpoint_dir or "checkpoints"
-    trainer = Trainer(
-        model, vocab, train_ids, val_ids, train_config, checkpoint_dir, device, record, world=world
+    model = build_model(model_config, device)
+    return Trainer(
+        model,
+        vocab,
+        *training_split(text, vocab, train_config.val_fraction),
+        train_config,
+        args.checkpoint_dir or "checkpoints",
+        device,
+        record,
+        world=world,
+        overwrite=args.overwrite,
     )
-    return trainer, text, vocab, train_ids, val_ids
 
 
 def run_train(args) -> int:
@@ -329,18 +327,24 @@ def compile_step_kernels(trainer, device, fall_back):
     print(f"compiled the step kernels in {seconds:.1f} s" if seconds else "step kernels already compiled")
 
 
+def epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def train_in(args, device, world) -> int:
     if args.resume:
-        trainer, text, vocab, train_ids, val_ids = resume_trainer(args, device, world)
+        trainer = resume_trainer(args, device, world)
         if trainer.finished:
             print(
-                f"{args.resume} is a finished run ({trainer.epoch} of {trainer.config.epochs} epochs); "
-                "nothing to do (give --epochs N with a larger N to train further)"
+                f"{args.resume} has trained {epochs(trainer.epoch)}, and the run asks for "
+                f"{trainer.config.epochs}: nothing to do (give --epochs N with N > {trainer.epoch} "
+                "to train further)"
             )
             return 0
         print(f"resuming from {args.resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
     else:
-        trainer, text, vocab, train_ids, val_ids = new_trainer(args, device, world)
+        trainer = new_trainer(args, device, world)
+    vocab = trainer.vocab
     trainer.model.set_backend(args.backend or TRAINING_BACKEND)
     if trainer.model.backend == "compiled":
         compile_step_kernels(trainer, device, fall_back=args.backend is None)
@@ -349,8 +353,9 @@ def train_in(args, device, world) -> int:
         f" | {world.size} processes, {trainer.train_data.shape[1]} streams each" if world.distributed else ""
     )
     print(
-        f"text: {len(text):,} characters, {len(vocab)} distinct | train {len(train_ids):,} / "
-        f"validation {len(val_ids):,} | model: {n_params:,} parameters on {device}, "
+        f"text: {sum(trainer.split_sizes):,} characters, {len(vocab)} distinct | "
+        f"train {trainer.split_sizes[0]:,} / validation {trainer.split_sizes[1]:,} | "
+        f"model: {n_params:,} parameters on {device}, "
         f"{trainer.model.backend} backend | {trainer.steps_per_epoch} steps per epoch{ranks}"
     )
     received = []
@@ -384,7 +389,7 @@ def train_in(args, device, world) -> int:
         f"({bits_per_character(best['best_val_loss']):.3f} bits/char) after epoch {best['position']['epoch']}"
     )
     print(f"checkpoints: {best_path} (best) and {last} (last)")
-    prompt = args.prompt if all(c in vocab for c in args.prompt) else vocab.decode(val_ids[:1])
+    prompt = args.prompt if all(c in vocab for c in args.prompt) else vocab.chars[0]
     print("\nsample (temperature 0.8):\n")
     print(generate(model, vocab, prompt, args.sample_length, temperature=0.8, seed=0))
     return 0
@@ -398,16 +403,29 @@ def run_generate(args) -> int:
 
 
 def run_evaluate(args) -> int:
+    """The loss of a checkpoint on the validation part of its training text, or on all of
+    another text written in its characters (``--text``: out-of-domain perplexity)."""
     device = resolve_device(args.device)
     payload = load_checkpoint(args.checkpoint, device)
     model, vocab = model_from_checkpoint(payload, device, INFERENCE_BACKEND)
     config = TrainConfig.from_dict(payload.get("train_config", {}))
-    record = payload.get("text") or _old_text_record(payload)
-    text, _ = load_recorded_text(args.checkpoint, record, args.text)
-    _, val_ids = split_ids(vocab.encode(text), config.val_fraction)
-    nll = evaluate(model, batchify(val_ids, config.batch_size).to(device), config.seq_len)
+    record = text_record(payload)
+    if args.text:
+        text, found = load_text(args.text)
+        training_text = record is not None and found["sha256"] == record.get("sha256")
+    else:
+        text, found = load_recorded_text(args.checkpoint, record)
+        training_text = True
+    name = found["path"] or "Pride and Prejudice"
+    if training_text:
+        _, ids = training_split(text, vocab, config.val_fraction)
+        measured = f"the validation part of the training text, {name}"
+    else:
+        ids = vocab.encode(text)
+        measured = f"all of {name}, which is not the training text"
+    nll = evaluate(model, batchify(ids, config.batch_size).to(device), config.seq_len)
     print(
-        f"validation: {len(val_ids):,} characters | loss {nll:.4f} nats/char | "
+        f"{measured}: {len(ids):,} characters | loss {nll:.4f} nats/char | "
         f"perplexity {perplexity(nll):.3f} | {bits_per_character(nll):.3f} bits/char"
     )
     return 0

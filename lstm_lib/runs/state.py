@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, distributed
-from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
-from .errors import UsageError
+from ..errors import UsageError
+from ..version import __version__
+from . import distributed
+from .checkpoint import CheckpointError, save_checkpoint
 from .progress import Progress
 
 
@@ -28,12 +29,27 @@ cut into streams and windows, which a resumed run must keep."""
 
 
 class RunState:
-    """The bookkeeping half of :class:`~lstm_lib.train.Trainer`: position,
-    elapsed time, best loss, history, and saving and resuming all of it."""
+    """The bookkeeping half of :class:`~lstm_lib.runs.Trainer`: position, elapsed
+    time, best loss, history, and saving and restoring all of it with what it
+    belongs to (the model, its vocabulary, settings and optimizer).
 
-    def __init__(self, checkpoint_dir=None, text=None):
+    Args:
+        model, vocab, config, optimizer: what the checkpoints hold besides the position.
+        checkpoint_dir: where ``last.pt`` and ``best.pt`` go; None saves nothing.
+        text: ``{"path": ..., "sha256": ...}`` of the training text, or None.
+        world: this process's place in a ``torchrun`` job.
+    """
+
+    def __init__(
+        self, model, vocab, config, optimizer, checkpoint_dir=None, text=None, world=distributed.SINGLE
+    ):
+        self.model = model
+        self.vocab = vocab
+        self.config = config
+        self.optimizer = optimizer
+        self.world = world
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
-        self.text = text  # {"path": ..., "sha256": ...} of the training text, or None
+        self.text = text
         self.epoch = 0  # completed epochs
         self.batch = 0  # windows completed in the current epoch
         self.step = 0  # optimizer steps in total
@@ -150,44 +166,3 @@ class RunState:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-
-    @classmethod
-    def resume(cls, path, train_ids, val_ids, device="cpu", checkpoint_dir=None, overrides=None, **options):
-        """Rebuild a trainer from ``path`` so that ``fit`` continues exactly where it stopped.
-
-        Args:
-            path: a ``last.pt`` (or ``best.pt``) written by a trainer.
-            train_ids, val_ids: the same split of the same text as before.
-            checkpoint_dir: where to keep saving; the checkpoint's own folder when None.
-            overrides: ``{field: value}`` for the :data:`RESUMABLE_SETTINGS` to change
-                (more epochs, another time limit, ...); the others are the saved ones.
-            options: passed on to the trainer (``text``, ``step_fn``).
-        """
-        from .train import TrainConfig  # the trainer's config; train imports this module
-
-        payload = load_checkpoint(path, map_location=device)
-        if "optimizer_state" not in payload or "position" not in payload:
-            raise UsageError(f"{path} holds a model only, not a training state; it cannot be resumed")
-        model, vocab = model_from_checkpoint(payload, device)
-        settings = payload["train_config"]
-        for name, value in (overrides or {}).items():
-            if name not in RESUMABLE_SETTINGS:
-                raise UsageError(
-                    f"{name} cannot change when a run is resumed (it was {settings.get(name)!r}); "
-                    f"only {', '.join(RESUMABLE_SETTINGS)} can",
-                    name,
-                )
-            settings = {**settings, name: value}
-        options.setdefault("text", payload.get("text"))
-        trainer = cls(
-            model,
-            vocab,
-            train_ids,
-            val_ids,
-            TrainConfig.from_dict(settings),
-            checkpoint_dir or Path(path).parent,
-            device,
-            **options,
-        )
-        trainer.restore(payload, device)
-        return trainer

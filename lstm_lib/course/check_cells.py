@@ -13,8 +13,8 @@ import ast
 import tempfile
 from pathlib import Path
 
-from ..checks import ExerciseError
 from ..errors import UsageError
+from .compare import ExerciseError
 from .exercises import BY_NAME, PACKAGE, Exercise
 from .grader import FAIL, NOT_STARTED, PASS, Result, grade_modules
 from .loader import discover, forget, load

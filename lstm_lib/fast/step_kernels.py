@@ -1,9 +1,9 @@
 """One LSTM step's elementwise work, forward and backward, as a value.
 
 A :class:`StepKernels` is a pair of functions that the sequence loops of
-:mod:`lstm_lib.manual_backward` call once per step, around the step's one
+:mod:`lstm_lib.backward` call once per step, around the step's one
 matrix product. :data:`EAGER` holds the plain PyTorch kernels below;
-:func:`lstm_lib.compiled.compiled_kernels_for` returns the same arithmetic
+:func:`lstm_lib.fast.compiled.compiled_kernels_for` returns the same arithmetic
 compiled by TorchInductor. Both kinds take and return the same tensors, all of
 them contiguous (the compiled kernels are compiled for exactly that layout):
 
@@ -24,21 +24,12 @@ them contiguous (the compiled kernels are compiled for exactly that layout):
 
 The pre-activations are A_t = X_t W_x + b + H_{t-1} W_h, split into the blocks
 A^i_t, A^f_t, A^o_t, A^c_t in the order (i, f, o, c); the equations are those
-of :mod:`lstm_lib.cell` and chapter 12.
+of :mod:`lstm_lib.cell` and :mod:`lstm_lib.backward` (chapter 12).
 """
-
-from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 
-
-class StepKernels(NamedTuple):
-    """The elementwise forward and backward of one step (signatures above)."""
-
-    forward: Callable
-    backward: Callable
-
+from ..backward import StepKernels
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # g ⊙ y ⊙ (1 - y), one kernel
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input  # g ⊙ (1 - y²), one kernel

@@ -2,7 +2,7 @@
 
 from tqdm.auto import tqdm
 
-from .evaluation import perplexity
+from ..evaluation import perplexity
 
 
 class Progress:
