@@ -34,7 +34,7 @@ from .trainer import Trainer
 
 TRAINING_BACKEND = "compiled"
 """The backend ``train`` uses unless ``--backend`` says otherwise: the hand-written
-backward with compiled step kernels, the fastest on the CPUs measured in chapter 13.
+backward with compiled step kernels, the fastest on the CPU measured in chapter 13.
 Where nothing can compile them (no C++ compiler), ``train`` says so and uses
 :data:`FALLBACK_BACKEND`."""
 FALLBACK_BACKEND = "manual"
