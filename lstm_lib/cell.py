@@ -53,11 +53,12 @@ class LSTMCell(nn.Module):
     Args:
         input_size: features per input row, the width of X_t.
         hidden_size: width of H_t and C_t.
-        forget_bias: initial value of b_f. A positive value starts the forget
-            gate open (σ(1) ≈ 0.73) so memory flows through time from the start.
+        forget_bias: initial value of b_f; 0 starts the forget gates half open
+            (σ(0) = 0.5), 1 more open (σ(1) ≈ 0.73). The default, 0, is what chapter 10
+            measured to train the book's model best (over seeds, on two recipes).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 1.0):
+    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -66,7 +67,7 @@ class LSTMCell(nn.Module):
         self.b = nn.Parameter(torch.empty(4 * hidden_size))
         self.reset_parameters(forget_bias)
 
-    def reset_parameters(self, forget_bias: float = 1.0) -> None:
+    def reset_parameters(self, forget_bias: float = 0.0) -> None:
         """Uniform(-1/√hidden, 1/√hidden) weights, zero biases except b_f."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():

@@ -70,7 +70,7 @@ class LSTMLayer(nn.Module):
     :meth:`set_backend` runs the layer another way (the same numbers).
     """
 
-    def __init__(self, input_size, hidden_size, forget_bias=1.0):
+    def __init__(self, input_size, hidden_size, forget_bias=0.0):
         super().__init__()
         self.cell = LSTMCell(input_size, hidden_size, forget_bias)
         self._backend = None
@@ -158,7 +158,7 @@ class StackedLSTM(nn.Module):
     Layer = LSTMLayer
     """The class of each layer."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, forget_bias=1.0):
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, forget_bias=0.0):
         super().__init__()
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
         self.layers = nn.ModuleList(self.Layer(size, hidden_size, forget_bias) for size in sizes)

@@ -278,7 +278,7 @@ def test_a_signal_mid_epoch_saves_a_checkpoint_and_exits_cleanly(text_file, tmp_
     time.sleep(3)
     process.send_signal(sent)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + sent, err
+    assert process.returncode == 128 + sent, out + err
     assert f"{said}; checkpoint saved" in out and "--resume" in out
     payload = torch.load(ckpt / "last.pt", weights_only=True)
     assert payload["position"]["step"] >= 1

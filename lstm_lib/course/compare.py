@@ -1,10 +1,11 @@
 """The one kit for checking a learner's answer, and its one error type, :class:`ExerciseError`.
 
 - Inputs: :data:`DTYPE` and :func:`randn`, the seeded float64 tensors every check runs on.
-- Comparisons: :func:`close` and :func:`difference`; :func:`expect_close`, :func:`expect_tensor`,
-  :func:`expect_pair` and :func:`expect_differentiable` raise :class:`ExerciseError` saying what
-  is off, for the grader of ``my_lstm`` (:mod:`lstm_lib.course.grading`) and the checks of the
-  exercises that extend the library (:mod:`lstm_lib.course.extensions`).
+- Comparisons: :func:`close`, :func:`difference` and :func:`dropout_scale` (is one tensor the
+  other after dropout?); :func:`expect_close`, :func:`expect_tensor`, :func:`expect_pair` and
+  :func:`expect_differentiable` raise :class:`ExerciseError` saying what is off, for the grader
+  of ``my_lstm`` (:mod:`lstm_lib.course.grading`) and the checks of the exercises that extend
+  the library (:mod:`lstm_lib.course.extensions`).
 - Known mistakes: :func:`mistaken` is a library function with the wrong line a learner writes,
   whose result the diagnosis compares with the learner's (:func:`known_mistake`).
 - The book's check cells: :func:`check_close` and :func:`check_function` print one line starting
@@ -13,6 +14,7 @@
 
 import functools
 import inspect
+import math
 import textwrap
 
 import torch
@@ -28,6 +30,20 @@ NOT_DIFFERENTIABLE = (
 
 class ExerciseError(AssertionError):
     """The learner's answer is wrong (or missing); the message says what differs and where to look."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error in a notebook: the diagnosis, in a few short lines,
+        instead of a traceback through the grader (IPython calls ``_render_traceback_`` on
+        exceptions that define it)."""
+        lines = []
+        for paragraph in str(self).splitlines() or [""]:
+            wrapped = textwrap.wrap(paragraph, RENDER_WIDTH, break_long_words=False, break_on_hyphens=False)
+            lines += wrapped or [""]
+        return [f"{type(self).__name__}: {lines[0]}", *(f"    {line}" for line in lines[1:])]
+
+
+RENDER_WIDTH = 100
+"""The width of the lines of :meth:`ExerciseError._render_traceback_`."""
 
 
 def randn(generator, *shape, scale=1.0):
@@ -69,6 +85,24 @@ def difference(actual, expected) -> str:
             f"got {a[where].item():.6g}, expected {e[where].item():.6g}"
         )
     return f"got {float(actual):.6g}, expected {float(expected):.6g}"
+
+
+def dropout_scale(after, before, atol=1e-8, rtol=1e-6) -> float | None:
+    """How ``after`` was made from ``before``, two tensors: None when they are equal; the scale
+    ``s`` when ``after`` is ``before`` with some elements zeroed and every other one multiplied
+    by ``s`` (dropout of probability p keeps elements scaled by s = 1/(1-p)); NaN otherwise."""
+    if close(after, before, atol=atol, rtol=rtol):
+        return None
+    if not isinstance(after, torch.Tensor) or after.shape != before.shape:
+        return math.nan
+    a, b = after.detach().double(), before.detach().double()
+    zero = a.abs() <= atol
+    kept = ~zero & (b.abs() > atol)
+    if not bool(zero.any()) or not bool(kept.any()) or bool((~zero & ~kept).any()):
+        return math.nan
+    ratios = a[kept] / b[kept]
+    scale = ratios.median().item()
+    return scale if bool(torch.allclose(ratios, torch.full_like(ratios, scale), rtol=1e-5)) else math.nan
 
 
 def known_mistake(actual, mistakes, **tolerance) -> str | None:
@@ -120,11 +154,11 @@ def expect_close(name: str, actual, expected, mistakes=(), equation: str = "", *
     """
     if close(actual, expected, **tolerance):
         return
-    if isinstance(expected, torch.Tensor):
-        expect_tensor(name, actual, tuple(expected.shape))
-    message = known_mistake(actual, mistakes, **tolerance)
+    message = known_mistake(actual, mistakes, **tolerance)  # a mistake may change the shape too
     if message:
         raise ExerciseError(message)
+    if isinstance(expected, torch.Tensor):
+        expect_tensor(name, actual, tuple(expected.shape))
     should = f", should be {equation}" if equation else ""
     raise ExerciseError(f"{name}: wrong values{should} ({difference(actual, expected)})")
 

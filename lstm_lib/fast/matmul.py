@@ -103,7 +103,7 @@ class CheckedOneDNN:
             problem = self._problem()
             self._path = ONEDNN if problem is None else f"torch.mm ({problem})"
             if problem is not None:
-                logger.debug("lstm_lib.matmul: products use torch.mm: %s", problem)
+                logger.debug("lstm_lib.fast.matmul: products use torch.mm: %s", problem)
         return self._path
 
     def works(self) -> bool:
@@ -167,7 +167,7 @@ class FixedWeightProduct:
     Call with ``rows`` ``(batch, in_features)``; returns a new
     ``(batch, out_features)`` tensor. Adding to it is left to the caller:
     oneDNN's fused addition was no faster than a separate ``add_``, and the
-    compiled kernels of :mod:`lstm_lib.compiled` do the addition for free.
+    compiled kernels of :mod:`lstm_lib.fast.compiled` do the addition for free.
     """
 
     def __init__(self, W, batch):

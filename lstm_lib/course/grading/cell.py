@@ -101,6 +101,26 @@ STEP_MISTAKES: tuple[StepMistake, ...] = (
 """Every known mistake of ``lstm_step``; for each output, the first that matches names it."""
 
 
+ARGUMENTS = ("XW_t", "H_prev", "C_prev", "W_h")
+
+
+def _swapped(name: str, expected: dict) -> list:
+    """The messages for ``name`` holding another output's value: returned in the wrong place."""
+    if name in ("C_t", "H_t"):
+        other = "H_t" if name == "C_t" else "C_t"
+        return [
+            ("lstm_step returns (C_t, H_t, …); it returns (H_t, C_t, (I_t, F_t, O_t, C̃_t))", expected[other])
+        ]
+    return [
+        (
+            f"the gate returned as {name} is {other}: return the gates in the order (I_t, F_t, O_t, C̃_t)",
+            expected[other],
+        )
+        for other in OUTPUTS[:4]
+        if other != name
+    ]
+
+
 def _outputs(result) -> dict:
     H, C, gates = result
     return dict(zip(OUTPUTS, (*gates, C, H)))
@@ -113,7 +133,8 @@ def check_lstm_step(lstm_step) -> None:
     inputs += (randn(g, hidden, 4 * hidden, scale=0.5),)  # XW_t, H_prev, C_prev, W_h
     expected = _outputs(reference_step(*inputs))
 
-    out = lstm_step(*(x.clone() for x in inputs))
+    given = tuple(x.clone() for x in inputs)
+    out = lstm_step(*given)
     if not isinstance(out, (tuple, list)) or len(out) != 3 or not isinstance(out[2], (tuple, list)):
         raise ExerciseError("lstm_step should return (H_t, C_t, (I_t, F_t, O_t, C̃_t))")
     if len(out[2]) != 4:
@@ -122,7 +143,15 @@ def check_lstm_step(lstm_step) -> None:
     wrong = [(m, _outputs(m.step()(*inputs))[m.output]) for m in STEP_MISTAKES]
     for name in OUTPUTS:
         mistakes = [(m.message, value) for m, value in wrong if m.output == name]
+        mistakes += _swapped(name, expected)
         expect_close(name, actual[name], expected[name], mistakes, EQUATIONS[name])
+    for argument, before, after in zip(ARGUMENTS, inputs, given):
+        if not torch.equal(before, after):
+            raise ExerciseError(
+                f"lstm_step changes its argument {argument} in place (+=, *=, or an out= or a method "
+                "ending in _): it belongs to the caller, who uses it again; compute new tensors, "
+                "e.g. XW_t + H_prev @ W_h"
+            )
     g = torch.Generator().manual_seed(5)
     small = (randn(g, 2, 8), randn(g, 2, 2), randn(g, 2, 2), randn(g, 2, 8, scale=0.5))
     expect_differentiable(lambda *xs: tuple(lstm_step(*xs)[:2]), small, "lstm_step")

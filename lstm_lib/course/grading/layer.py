@@ -5,6 +5,8 @@ parity tests of the library use too); a wrong result is compared with lstm_lib's
 with the mistake a learner makes in it.
 """
 
+import functools
+import math
 from types import SimpleNamespace
 
 import torch
@@ -16,6 +18,7 @@ from ..compare import (
     DTYPE,
     ExerciseError,
     close,
+    dropout_scale,
     expect_close,
     expect_differentiable,
     expect_pair,
@@ -76,6 +79,35 @@ LAYER_MISTAKES = (  # (message, edits of lstm_lib.layer.LSTMLayer.forward)
         "the state argument is ignored: the loop starts from zeros",
         ("H, C = state", "H, C = self.init_state(X.shape[1], X.device, X.dtype)"),
     ),
+    (
+        "the gates get no bias b: compute XW = self.cell.input_projection(X), which is X W_x + b",
+        ("self.cell.input_projection(X).unbind(0)", "(X @ self.cell.W_x).unbind(0)"),
+    ),
+    (
+        "the outputs are in reverse order: they should be H_1 … H_T, the last step last",
+        ("return torch.stack(outputs),", "return torch.stack(outputs[::-1]),"),
+    ),
+)
+DETACH_MISTAKES = (  # (message, edits of lstm_lib.layer.LSTMLayer.forward): the same values, no gradient
+    (
+        "H and C are detached inside the loop: the gradient does not flow from step t back to step t-1 "
+        "(never detach inside the loop; truncation happens between windows)",
+        (_STEP_CALL, "lstm_step(XW_t, H.detach(), C.detach(), self.cell.W_h)"),
+    ),
+    (
+        "H is detached inside the loop: the gradient does not flow from H_t back to step t-1 "
+        "(never detach inside the loop; truncation happens between windows)",
+        (_STEP_CALL, "lstm_step(XW_t, H.detach(), C, self.cell.W_h)"),
+    ),
+    (
+        "C is detached inside the loop: the gradient does not flow from C_t back to C_{t-1} "
+        "(never detach inside the loop; truncation happens between windows)",
+        (_STEP_CALL, "lstm_step(XW_t, H, C.detach(), self.cell.W_h)"),
+    ),
+    (
+        "the outputs are detached: no gradient flows from them into the layer (append H, not H.detach())",
+        ("outputs.append(H)", "outputs.append(H.detach())"),
+    ),
 )
 
 
@@ -99,6 +131,10 @@ def _layer_parity(student_layer) -> None:
         (message, mistaken(LSTMLayer.forward, edit)(reference, X, (H0, C0))[0])
         for message, edit in LAYER_MISTAKES
     ]
+    if isinstance(outputs, torch.Tensor) and close(outputs, expected.transpose(0, 1)):
+        raise ExerciseError(
+            "the outputs are stacked along dim 1: stack H_1 … H_T along dim 0, (seq_len, batch, hidden)"
+        )
     expect_close(
         "the outputs",
         outputs,
@@ -106,10 +142,62 @@ def _layer_parity(student_layer) -> None:
         mistakes,
         "H_1 … H_T stacked, as nn.LSTM gives with the same weights",
     )
-    for name, actual, want, start in (("H_T", state[0], H_T[0], H0), ("C_T", state[1], C_T[0], C0)):
-        expect_close(name, actual, want, [(f"{name} is the initial state, not the last step's", start)])
-    outputs, _ = layer(X.clone())
+    finals = (("H_T", state[0], H_T[0], H0, C_T[0]), ("C_T", state[1], C_T[0], C0, H_T[0]))
+    for name, actual, want, start, other in finals:
+        expect_close(
+            name,
+            actual,
+            want,
+            [
+                (f"{name} is the initial state, not the last step's", start),
+                ("the final state is (C_T, H_T); return (H_T, C_T)", other),
+            ],
+        )
+    try:
+        outputs, _ = layer(X.clone())
+    except (TypeError, AttributeError) as exc:
+        if "NoneType" not in str(exc):
+            raise
+        raise ExerciseError(
+            f"LSTMLayer.forward(X) with no state raised {type(exc).__name__}: {exc}; when state is None, "
+            "start from zeros: state = self.init_state(X.shape[1], X.device, X.dtype)"
+        ) from None
     expect_close("the outputs with state=None (zeros)", outputs, torch_lstm(X)[0])
+
+
+def _gradients(forward, X, H0, C0, seed):
+    """The gradients of a random weighting of ``forward``'s outputs and final state with respect to
+    ``(X, H0, C0)`` (None where none flows), or None when nothing the layer returns carries a gradient."""
+    X, H0, C0 = (x.detach().clone().requires_grad_() for x in (X, H0, C0))
+    with torch.enable_grad():
+        outputs, (H, C) = forward(X, (H0, C0))
+        g = torch.Generator().manual_seed(seed)
+        results = [r for r in (outputs, H, C) if isinstance(r, torch.Tensor) and r.requires_grad]
+        if not results:
+            return None
+        loss = sum((r * randn(g, *r.shape)).sum() for r in results)
+        grads = torch.autograd.grad(loss, (X, H0, C0), allow_unused=True)
+    return [torch.zeros_like(x) if d is None else d for x, d in zip((X, H0, C0), grads)]
+
+
+def _check_gradients(layer, inputs) -> None:
+    """The gradients through time are autograd's through the right loop; named when they are those of
+    a loop with something detached."""
+    reference = LSTMLayer(2, 2).to(DTYPE)
+    reference.load_state_dict(layer.state_dict())
+    expected = _gradients(reference, *inputs, seed=1)
+    actual = _gradients(layer, *inputs, seed=1)
+    if actual is not None and all(close(a, e) for a, e in zip(actual, expected)):
+        return
+    for message, edit in DETACH_MISTAKES:
+        wrong = _gradients(functools.partial(mistaken(LSTMLayer.forward, edit), reference), *inputs, seed=1)
+        if actual is not None and wrong is not None and all(close(a, w) for a, w in zip(actual, wrong)):
+            raise ExerciseError(message)
+    if actual is None:
+        raise ExerciseError(
+            "nothing LSTMLayer.forward returns carries a gradient: is the loop detached or run under "
+            "torch.no_grad()?"
+        )
 
 
 def check_LSTMLayer(student_layer) -> None:
@@ -122,6 +210,7 @@ def check_LSTMLayer(student_layer) -> None:
         outputs, (H, C) = layer(X, (H0, C0))
         return outputs, H, C
 
+    _check_gradients(layer, inputs)
     expect_differentiable(run, inputs, "LSTMLayer.forward (through time)")
 
 
@@ -137,6 +226,14 @@ STACK_MISTAKES = (  # (message, edits of lstm_lib.layer.StackedLSTM.forward)
     (
         "every layer starts from the state of layer 0; layer k starts from (H[k], C[k])",
         (_LAYER_CALL, "X, (H, C) = layer(X, (state[0][0], state[1][0]))"),
+    ),
+    (
+        "layer k starts from (H[k], H[k]): its initial cell state is C[k], state[1][k]",
+        (_LAYER_CALL, "X, (H, C) = layer(X, (state[0][k], state[0][k]))"),
+    ),
+    (
+        "layer k starts from (C[k], H[k]): the state is (H, C), H first",
+        (_LAYER_CALL, "X, (H, C) = layer(X, (state[1][k], state[0][k]))"),
     ),
 )
 
@@ -186,10 +283,82 @@ def check_StackedLSTM(student_stack) -> None:
     _check_dropout(student_stack)
 
 
+def _run_recorded(stack, X):
+    """``stack(X)``'s outputs, and what each layer read and returned, seen through forward hooks."""
+    seen = {}
+
+    def recorder(k):
+        def hook(module, args, kwargs, output):
+            first = args[0] if args else next(iter(kwargs.values()), None)
+            seen[k] = (first, output[0] if isinstance(output, tuple) else output)
+
+        return hook
+
+    handles = [
+        layer.register_forward_hook(recorder(k), with_kwargs=True) for k, layer in enumerate(stack.layers)
+    ]
+    try:
+        out = expect_pair(stack(X), "StackedLSTM.forward's result")
+    finally:
+        for handle in handles:
+            handle.remove()
+    return out[0], (seen if sorted(seen) == list(range(len(stack.layers))) else None)
+
+
+def _dropped(after, before) -> bool:
+    """Whether ``after`` is ``before`` with dropout applied (some elements zeroed, the others scaled)."""
+    scale = dropout_scale(after, before)
+    return scale is not None and not math.isnan(scale)
+
+
 @torch.no_grad()
 def _check_dropout(student_stack) -> None:
+    """Dropout between layers only: on the input of layer k > 0, not on X, not after the top layer,
+    and not in eval mode. What each layer reads is seen through hooks."""
     g = torch.Generator().manual_seed(9)
     X = randn(g, 5, 3, 4)
+    layers, p = 3, 0.5
+    stack = student_stack(4, 4, layers, dropout=p).to(DTYPE)
+    for training in (False, True):
+        stack.train(training)
+        torch.manual_seed(9)
+        outputs, seen = _run_recorded(stack, X.clone())
+        if seen is None:  # the layers are not called as modules (layer.forward(...)): no hooks ran
+            _check_dropout_from_outside(student_stack, X)
+            return
+        reads = [seen[k][0] for k in range(layers)]
+        gives = [X] + [seen[k][1] for k in range(layers)]  # what layer k should read, then the top's outputs
+        on_input = _dropped(reads[0], X)
+        between = [k for k in range(1, layers) if _dropped(reads[k], gives[k])]
+        after_top = _dropped(outputs, gives[-1])
+        if not training:
+            if on_input or between or after_top:
+                raise ExerciseError(
+                    "dropout is applied in eval mode too: use self.dropout (nn.Dropout), which is off in "
+                    "eval mode"
+                )
+            continue
+        if on_input:
+            raise ExerciseError(
+                "dropout is applied to the input of layer 0 (X itself); apply it only between layers, "
+                "to the input of layer k > 0"
+            )
+        if after_top:
+            raise ExerciseError("dropout is applied after the top layer; apply it between layers only")
+        if not between:
+            raise ExerciseError(
+                "dropout is not applied between layers (self.dropout on the input of layer k > 0)"
+            )
+        if len(between) < layers - 1:
+            missing = [k for k in range(1, layers) if k not in between]
+            raise ExerciseError(
+                f"dropout is applied before layer(s) {', '.join(map(str, between))} but not before layer(s) "
+                f"{', '.join(map(str, missing))}: apply it to the input of every layer k > 0"
+            )
+
+
+def _check_dropout_from_outside(student_stack, X) -> None:
+    """The dropout check from the outputs alone: none with one layer, some with two."""
     one = student_stack(4, 4, 1, dropout=0.5).to(DTYPE)
     if not close(one.train()(X)[0], one.eval()(X)[0]):
         raise ExerciseError("dropout is applied after the top layer; apply it between layers only")
