@@ -187,3 +187,13 @@ def browser_book_build(tmp_path_factory) -> BookBuild:
 
 def describe_json(value) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False)[:3000]
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """A folder whose my_lstm holds the reference solutions: every function passes."""
+    from lstm_lib import course
+
+    path = tmp_path_factory.mktemp("filled")
+    course.write_package(path, solutions=True)
+    return path

@@ -272,6 +272,9 @@ def test_a_signal_mid_epoch_saves_a_checkpoint_and_exits_cleanly(text_file, tmp_
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A shell's background job starts with SIGINT ignored, and a child inherits that: give the
+        # trainer the default disposition, as a terminal's Ctrl-C finds it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     while "steps per epoch" not in process.stdout.readline():  # training starts after this line
         assert process.poll() is None, process.stderr.read()

@@ -25,14 +25,6 @@ NAMES = [exercise.name for exercise in EXERCISES]
 
 
 @pytest.fixture(scope="module")
-def filled(tmp_path_factory):
-    """A folder whose my_lstm holds the reference solutions."""
-    path = tmp_path_factory.mktemp("filled")
-    course.write_package(path, solutions=True)
-    return path
-
-
-@pytest.fixture(scope="module")
 def stubs(tmp_path_factory):
     path = tmp_path_factory.mktemp("stubs")
     assert main(["start", str(path)]) == 0

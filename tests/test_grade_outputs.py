@@ -42,14 +42,6 @@ TOPK_MESSAGE = "top-k keeps k+1 characters"
 
 
 @pytest.fixture(scope="module")
-def filled(tmp_path_factory):
-    """A folder whose my_lstm holds the reference solutions: every function passes."""
-    path = tmp_path_factory.mktemp("filled")
-    course.write_package(path, solutions=True)
-    return path
-
-
-@pytest.fixture(scope="module")
 def stubs(tmp_path_factory):
     """A folder whose my_lstm is as ``start`` writes it: nothing started."""
     path = tmp_path_factory.mktemp("stubs")

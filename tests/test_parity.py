@@ -66,7 +66,9 @@ def test_matches_nn_lstm_with_the_onednn_products(monkeypatch, backend):
 def test_named_gate_blocks_are_views_of_the_fused_weights():
     cell = LSTMCell(3, 5)
     assert cell.W_xi.shape == (3, 5) and cell.W_hc.shape == (5, 5) and cell.b_f.shape == (5,)
-    assert torch.equal(cell.b_f, torch.ones(5)), "forget-gate bias starts at 1"
+    assert torch.equal(cell.b, torch.zeros(20)), "every bias starts at 0 by default, b_f included"
+    assert torch.equal(LSTMCell(3, 5, forget_bias=1.0).b_f, torch.ones(5)), "forget_bias sets the f block"
+    assert torch.equal(LSTMCell(3, 5, forget_bias=1.0).b_i, torch.zeros(5)), "and only the f block"
     assert torch.equal(torch.cat([cell.W_xi, cell.W_xf, cell.W_xo, cell.W_xc], dim=1), cell.W_x)
     assert cell.W_hf.data_ptr() == cell.W_h.data_ptr() + 5 * cell.W_h.element_size()
 
